@@ -1,0 +1,39 @@
+r"""Inverted dropout.
+
+During training each element is kept with probability :math:`1 - p` and the kept ones are scaled so the
+expectation is unchanged:
+
+.. math::
+
+    m_k \sim \mathrm{Bernoulli}(1 - p), \qquad y = x \odot m / (1 - p), \qquad dx = dy \odot m / (1 - p)
+
+At evaluation time (``training=False``) or with ``p = 0`` it is the identity. Randomness comes only from
+the ``rng`` argument (a :class:`numpy.random.Generator`), so a seed reproduces the mask exactly.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+
+def forward(
+    x: np.ndarray, p: float, rng: np.random.Generator | None, training: bool = True
+) -> tuple[np.ndarray, np.ndarray | None]:
+    """Return ``y`` and the cache: the scaled mask ``m / (1 - p)`` (``None`` for the identity)."""
+    if not training or p == 0.0:
+        return x, None
+    if rng is None:
+        raise ValueError("dropout.forward: an rng (numpy.random.Generator) is required when training with p > 0")
+    if p == 1.0:
+        scale = np.zeros(x.shape, dtype=x.dtype)
+    else:
+        scale = (rng.random(x.shape) >= p).astype(x.dtype)
+        scale *= x.dtype.type(1.0 / (1.0 - p))
+    return x * scale, scale
+
+
+def backward(dy: np.ndarray, cache: np.ndarray | None) -> np.ndarray:
+    """Return ``dx = dy * m / (1 - p)``."""
+    if cache is None:
+        return dy
+    return dy * cache

@@ -1,0 +1,36 @@
+r"""Embedding lookup.
+
+Forward, for integer ``ids`` of any shape and a table ``E`` of shape ``(V, D)``:
+
+.. math::  e_{\ldots} = E[\mathrm{ids}_{\ldots}]
+
+Backward: the lookup is a one-hot matrix product :math:`e = \mathrm{onehot}(ids)\,E`, so
+
+.. math::  dE = \mathrm{onehot}(ids)^\top de \quad (\text{rows of } de \text{ scattered-added into } dE)
+
+Rows equal to ``padding_idx`` receive no gradient (as in PyTorch).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+
+def forward(ids: np.ndarray, E: np.ndarray, padding_idx: int | None = None) -> tuple[np.ndarray, tuple]:
+    """Return ``E[ids]`` of shape ``ids.shape + (D,)`` and the cache."""
+    e = E[ids]
+    return e, (ids, E.shape, E.dtype, padding_idx)
+
+
+def backward(de: np.ndarray, cache: tuple) -> np.ndarray:
+    """Return ``dE`` of shape ``(V, D)`` (repeated ids accumulate)."""
+    ids, shape, dtype, padding_idx = cache
+    V, D = shape
+    flat = ids.reshape(-1)
+    de2 = de.reshape(-1, D)
+    if padding_idx is not None:
+        keep = flat != padding_idx
+        flat, de2 = flat[keep], de2[keep]
+    dE = np.zeros(shape, dtype=dtype)
+    np.add.at(dE, flat, de2)
+    return dE

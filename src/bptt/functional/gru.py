@@ -1,0 +1,190 @@
+r"""Whole-sequence GRU layer (one direction), PyTorch's equations and weight layout.
+
+Shapes: ``x`` is ``(T, B, D)``, ``h0`` is ``(B, H)``, ``W_ih`` ``(3H, D)``, ``W_hh`` ``(3H, H)``, biases ``(3H,)``,
+row blocks in PyTorch's gate order ``r, z, n``. Per step:
+
+.. math::
+
+    r_t &= \sigma(x_t W_{ir}^\top + b_{ir} + h_{t-1} W_{hr}^\top + b_{hr})\\
+    z_t &= \sigma(x_t W_{iz}^\top + b_{iz} + h_{t-1} W_{hz}^\top + b_{hz})\\
+    n_t &= \tanh\big(x_t W_{in}^\top + b_{in} + r_t \odot (h_{t-1} W_{hn}^\top + b_{hn})\big)\\
+    h_t &= (1 - z_t) \odot n_t + z_t \odot h_{t-1}
+
+Note the reset gate multiplies the *recurrent projection including its bias* :math:`b_{hn}` (PyTorch and
+Keras ``reset_after=True``), so ``b_hn`` cannot be folded into ``b_in``.
+
+**Backward.** With :math:`dh = dy_t + dh_{next}` and :math:`gh^n_t = h_{t-1} W_{hn}^\top + b_{hn}`:
+
+.. math::
+
+    dn &= dh \odot (1 - z_t), & da^n &= dn \odot (1 - n_t^2)\\
+    dz &= dh \odot (h_{t-1} - n_t), & da^z &= dz \odot z_t (1 - z_t)\\
+    dr &= da^n \odot gh^n_t, & da^r &= dr \odot r_t (1 - r_t)\\
+    dgh &= [da^r, da^z, da^n \odot r_t], & dgx &= [da^r, da^z, da^n]\\
+    dh_{next} &= dh \odot z_t + dgh\, W_{hh}
+
+Every gate gradient is ``dh`` times a factor that does not depend on the carried gradient, so those
+factors are formed for all steps before the loop; a step is then two ufuncs, one broadcast multiply and one
+matrix product. Weight gradients are single products over all steps:
+:math:`dW_{ih} = \sum_t dgx_t^\top x_t`, :math:`dW_{hh} = \sum_t dgh_t^\top h_{t-1}`,
+:math:`db_{ih} = \sum dgx`, :math:`db_{hh} = \sum dgh`.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from .lstm import _active_mask, _prev_cur
+
+GRUCache = tuple
+
+
+def forward(
+    x: np.ndarray,
+    h0: np.ndarray,
+    W_ih: np.ndarray,
+    W_hh: np.ndarray,
+    b_ih: np.ndarray | None = None,
+    b_hh: np.ndarray | None = None,
+    *,
+    reverse: bool = False,
+    lengths: np.ndarray | None = None,
+) -> tuple[tuple[np.ndarray, np.ndarray], GRUCache]:
+    """Run the layer; returns ``((y, h_n), cache)`` with ``y`` of shape ``(T, B, H)`` in time order."""
+    T, B, D = x.shape
+    H = W_hh.shape[1]
+    dt = x.dtype
+    # r and z rows pre-scaled by 1/2: sigma(a) = tanh(a/2)/2 + 1/2.
+    scale = np.full((3 * H, 1), 0.5, dtype=dt)
+    scale[2 * H :] = 1.0
+    W_hh_sT = np.ascontiguousarray((W_hh * scale).T)
+    GX = np.matmul(x.reshape(T * B, D), (W_ih * scale).T).reshape(T, B, 3 * H)
+    b_hn = None
+    if b_ih is not None:
+        b_x = b_ih.astype(dt, copy=True)
+        b_x[: 2 * H] += b_hh[: 2 * H]
+        b_x *= scale[:, 0]
+        GX += b_x
+        b_hn = b_hh[2 * H :]
+    GH = np.empty((T, B, 3 * H), dtype=dt)  # h_{t-1} W_hh^T (+ b_hn on the n block), scaled r, z blocks
+    Hs = np.empty((T + 1, B, H), dtype=dt)
+    order, d = _prev_cur(T, reverse)
+    Hs[T * d] = h0
+    tmp = np.empty((B, H), dtype=dt)
+    active = None if lengths is None else _active_mask(lengths, T)
+    for t in order:
+        p, q = t + d, t + 1 - d
+        gh = GH[t]
+        np.matmul(Hs[p], W_hh_sT, out=gh)
+        gx = GX[t]
+        rz = gx[:, : 2 * H]
+        rz += gh[:, : 2 * H]
+        np.tanh(rz, out=rz)
+        rz *= 0.5
+        rz += 0.5
+        ghn = gh[:, 2 * H :]
+        if b_hn is not None:
+            ghn += b_hn
+        n = gx[:, 2 * H :]
+        np.multiply(gx[:, :H], ghn, out=tmp)
+        n += tmp
+        np.tanh(n, out=n)
+        # h = n + z (h_prev - n)
+        np.subtract(Hs[p], n, out=tmp)
+        tmp *= gx[:, H : 2 * H]
+        np.add(n, tmp, out=Hs[q])
+        if active is not None:
+            np.copyto(Hs[q], Hs[p], where=~active[t])
+    y = Hs[1:] if d == 0 else Hs[:-1]
+    if active is not None:
+        y = y * active
+    h_n = Hs[T * (1 - d)]
+    cache = (x, W_ih, W_hh, b_ih is not None, Hs, GX, GH, reverse, active)
+    return (y, h_n), cache
+
+
+def backward(
+    dout: tuple[np.ndarray | None, np.ndarray | None], cache: GRUCache
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray | None, np.ndarray | None]:
+    """Backpropagate ``dout = (dy, dh_n)``; returns ``(dx, dh0, dW_ih, dW_hh, db_ih, db_hh)``."""
+    dy, dh_n = dout
+    x, W_ih, W_hh, has_bias, Hs, GX, GH, reverse, active = cache
+    T, B, D = x.shape
+    H = W_hh.shape[1]
+    dt = x.dtype
+    order, d = _prev_cur(T, reverse)
+    order = order[::-1]
+    H_prev = Hs[:-1] if d == 0 else Hs[1:]
+    r, z, n = GX[:, :, :H], GX[:, :, H : 2 * H], GX[:, :, 2 * H :]
+    ghn = GH[:, :, 2 * H :]
+
+    # Factors multiplying dh:  Q = [Pr, Pz, Pn r]  (for dgh),  Pn  (for the n block of dgx).
+    Pn = np.multiply(n, n)
+    np.subtract(1.0, Pn, out=Pn)
+    Pn *= 1.0 - z  # (1 - z)(1 - n^2)
+    Q = np.empty((T, B, 3, H), dtype=dt)
+    np.subtract(1.0, r, out=Q[:, :, 0])
+    Q[:, :, 0] *= r
+    Q[:, :, 0] *= ghn
+    Q[:, :, 0] *= Pn  # Pr = Pn gh_n r (1 - r)
+    np.subtract(H_prev, n, out=Q[:, :, 1])
+    Q[:, :, 1] *= z
+    Q[:, :, 1] *= 1.0 - z  # Pz = (h_prev - n) z (1 - z)
+    np.multiply(Pn, r, out=Q[:, :, 2])
+
+    DGH = np.empty((T, B, 3 * H), dtype=dt)
+    DGH3 = DGH.reshape(T, B, 3, H)
+    DH = np.empty((T, B, H), dtype=dt)
+    dh_next = np.zeros((B, H), dtype=dt) if dh_n is None else np.array(dh_n, dtype=dt)
+    rec = np.empty((B, H), dtype=dt)
+    for t in order:
+        dh = DH[t]
+        if dy is None:
+            dh[...] = dh_next
+        elif active is None:
+            np.add(dy[t], dh_next, out=dh)
+        else:
+            np.multiply(dy[t], active[t], out=dh)
+            dh += dh_next
+        np.multiply(dh[:, None, :], Q[t], out=DGH3[t])
+        if active is not None:
+            inactive = ~active[t]
+            np.copyto(DGH[t], 0.0, where=inactive)
+        np.matmul(DGH[t], W_hh, out=rec)
+        np.multiply(dh, z[t], out=dh_next)
+        dh_next += rec
+        if active is not None:
+            np.copyto(dh_next, dh, where=inactive)
+
+    DGX = DGH.copy()
+    np.multiply(DH, Pn, out=DGX[:, :, 2 * H :])
+    if active is not None:
+        DGX[:, :, 2 * H :] *= active
+    dgx2 = DGX.reshape(T * B, 3 * H)
+    dgh2 = DGH.reshape(T * B, 3 * H)
+    dx = np.matmul(dgx2, W_ih).reshape(T, B, D)
+    dW_ih = np.matmul(dgx2.T, x.reshape(T * B, D))
+    dW_hh = np.matmul(dgh2.T, H_prev.reshape(T * B, H))
+    if has_bias:
+        db_ih = dgx2.sum(axis=0)
+        db_hh = dgh2.sum(axis=0)
+    else:
+        db_ih = db_hh = None
+    return dx, dh_next, dW_ih, dW_hh, db_ih, db_hh
+
+
+def forward_intermediates(cache: GRUCache) -> dict[str, np.ndarray]:
+    """Named forward intermediates of a cached forward pass (time-ordered views)."""
+    x, W_ih, W_hh, has_bias, Hs, GX, GH, reverse, active = cache
+    T = x.shape[0]
+    H = W_hh.shape[1]
+    d = 1 if reverse else 0
+    return {
+        "x": x,
+        "h_prev": Hs[d : T + d],
+        "r": GX[:, :, :H],
+        "z": GX[:, :, H : 2 * H],
+        "n": GX[:, :, 2 * H :],
+        "gh_n": GH[:, :, 2 * H :],
+        "h": Hs[1 - d : T + 1 - d],
+    }

@@ -1,0 +1,124 @@
+r"""Whole-sequence Elman RNN layer (one direction), ``tanh`` or ``relu``, PyTorch's layout.
+
+Shapes: ``x`` ``(T, B, D)``, ``h0`` ``(B, H)``, ``W_ih`` ``(H, D)``, ``W_hh`` ``(H, H)``, biases ``(H,)``. Per step:
+
+.. math::
+
+    a_t = x_t W_{ih}^\top + b_{ih} + h_{t-1} W_{hh}^\top + b_{hh}, \qquad h_t = \phi(a_t)
+
+with :math:`\phi = \tanh` (:math:`\phi' = 1 - h_t^2`) or ReLU (:math:`\phi' = [h_t > 0]`).
+
+**Backward.** :math:`dh = dy_t + dh_{next}`, :math:`da_t = dh \odot \phi'`,
+:math:`dh_{next} = da_t W_{hh}`; then :math:`dW_{ih} = \sum_t da_t^\top x_t`,
+:math:`dW_{hh} = \sum_t da_t^\top h_{t-1}`, :math:`db_{ih} = db_{hh} = \sum da`. This product of
+Jacobians :math:`\prod_t \mathrm{diag}(\phi'_t) W_{hh}` is where gradients vanish or explode.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from .lstm import _active_mask, _prev_cur
+
+RNNCache = tuple
+
+
+def forward(
+    x: np.ndarray,
+    h0: np.ndarray,
+    W_ih: np.ndarray,
+    W_hh: np.ndarray,
+    b_ih: np.ndarray | None = None,
+    b_hh: np.ndarray | None = None,
+    *,
+    nonlinearity: str = "tanh",
+    reverse: bool = False,
+    lengths: np.ndarray | None = None,
+) -> tuple[tuple[np.ndarray, np.ndarray], RNNCache]:
+    """Run the layer; returns ``((y, h_n), cache)`` with ``y`` of shape ``(T, B, H)`` in time order."""
+    T, B, D = x.shape
+    H = W_hh.shape[1]
+    dt = x.dtype
+    W_hhT = np.ascontiguousarray(W_hh.T)
+    XW = np.matmul(x.reshape(T * B, D), W_ih.T).reshape(T, B, H)
+    if b_ih is not None:
+        XW += b_ih + b_hh
+    Hs = np.empty((T + 1, B, H), dtype=dt)
+    order, d = _prev_cur(T, reverse)
+    Hs[T * d] = h0
+    rec = np.empty((B, H), dtype=dt)
+    relu = nonlinearity == "relu"
+    active = None if lengths is None else _active_mask(lengths, T)
+    for t in order:
+        p, q = t + d, t + 1 - d
+        h = Hs[q]
+        np.matmul(Hs[p], W_hhT, out=rec)
+        np.add(XW[t], rec, out=h)
+        if relu:
+            np.maximum(h, 0.0, out=h)
+        else:
+            np.tanh(h, out=h)
+        if active is not None:
+            np.copyto(h, Hs[p], where=~active[t])
+    y = Hs[1:] if d == 0 else Hs[:-1]
+    if active is not None:
+        y = y * active
+    h_n = Hs[T * (1 - d)]
+    cache = (x, W_ih, W_hh, b_ih is not None, Hs, relu, reverse, active)
+    return (y, h_n), cache
+
+
+def backward(
+    dout: tuple[np.ndarray | None, np.ndarray | None], cache: RNNCache
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray | None, np.ndarray | None]:
+    """Backpropagate ``dout = (dy, dh_n)``; returns ``(dx, dh0, dW_ih, dW_hh, db_ih, db_hh)``."""
+    dy, dh_n = dout
+    x, W_ih, W_hh, has_bias, Hs, relu, reverse, active = cache
+    T, B, D = x.shape
+    H = W_hh.shape[1]
+    dt = x.dtype
+    order, d = _prev_cur(T, reverse)
+    order = order[::-1]
+    H_cur = Hs[1:] if d == 0 else Hs[:-1]
+    H_prev = Hs[:-1] if d == 0 else Hs[1:]
+    if relu:
+        dphi = (H_cur > 0).astype(dt)
+    else:
+        dphi = np.multiply(H_cur, H_cur)
+        np.subtract(1.0, dphi, out=dphi)
+    if active is not None:
+        dphi *= active  # padded steps: no gradient into the pre-activation
+    dA = np.empty((T, B, H), dtype=dt)
+    DH = np.empty((T, B, H), dtype=dt)
+    dh_next = np.zeros((B, H), dtype=dt) if dh_n is None else np.array(dh_n, dtype=dt)
+    for t in order:
+        dh = DH[t]
+        if dy is None:
+            dh[...] = dh_next
+        elif active is None:
+            np.add(dy[t], dh_next, out=dh)
+        else:
+            np.multiply(dy[t], active[t], out=dh)
+            dh += dh_next
+        np.multiply(dh, dphi[t], out=dA[t])
+        np.matmul(dA[t], W_hh, out=dh_next)
+        if active is not None:
+            np.copyto(dh_next, dh, where=~active[t])
+    dA2 = dA.reshape(T * B, H)
+    dx = np.matmul(dA2, W_ih).reshape(T, B, D)
+    dW_ih = np.matmul(dA2.T, x.reshape(T * B, D))
+    dW_hh = np.matmul(dA2.T, H_prev.reshape(T * B, H))
+    if has_bias:
+        db_ih = dA2.sum(axis=0)
+        db_hh = db_ih.copy()
+    else:
+        db_ih = db_hh = None
+    return dx, dh_next, dW_ih, dW_hh, db_ih, db_hh
+
+
+def forward_intermediates(cache: RNNCache) -> dict[str, np.ndarray]:
+    """Named forward intermediates of a cached forward pass (time-ordered views)."""
+    x, W_ih, W_hh, has_bias, Hs, relu, reverse, active = cache
+    T = x.shape[0]
+    d = 1 if reverse else 0
+    return {"x": x, "h_prev": Hs[d : T + d], "h": Hs[1 - d : T + 1 - d]}

@@ -1,0 +1,26 @@
+r"""Logistic sigmoid.
+
+.. math::
+
+    \sigma(x) = \frac{1}{1 + e^{-x}}, \qquad \frac{d\sigma}{dx} = \sigma(x)\,(1 - \sigma(x))
+
+Evaluated as :math:`e^{-\log(1 + e^{-x})}` through ``logaddexp``, which never overflows and keeps full
+relative precision for large negative ``x``. (The recurrent layers use the identity
+:math:`\sigma(x) = \tfrac12\tanh(x/2) + \tfrac12` instead, so one ``tanh`` call covers all gates.)
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+
+def forward(x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Return ``s = sigmoid(x)``; the cache is ``s`` itself."""
+    s = np.exp(-np.logaddexp(0, -x)).astype(x.dtype, copy=False)
+    return s, s
+
+
+def backward(ds: np.ndarray, cache: np.ndarray) -> np.ndarray:
+    """Return ``dx = ds * s * (1 - s)``."""
+    s = cache
+    return ds * s * (1 - s)

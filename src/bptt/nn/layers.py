@@ -1,0 +1,220 @@
+"""Feed-forward modules: ``Linear``, ``Embedding``, ``Dropout`` and ``CrossEntropyLoss``."""
+
+from __future__ import annotations
+
+import math
+import numbers
+from typing import Any
+
+import numpy as np
+
+from .. import functional as F
+from . import _checks as C
+from .module import Module, Parameter
+
+
+class Linear(Module):
+    r"""``y = x W^T + b`` with PyTorch's names (``weight`` ``(out, in)``, ``bias`` ``(out,)``) and init.
+
+    Init as ``torch.nn.Linear``: ``weight`` and ``bias`` are :math:`U(-1/\sqrt{in}, 1/\sqrt{in})`
+    (kaiming-uniform with :math:`a = \sqrt 5`).
+    """
+
+    def __init__(
+        self, in_features: int, out_features: int, bias: bool = True, *, dtype: Any = np.float32, rng: Any = None
+    ) -> None:
+        super().__init__()
+        where = "Linear"
+        self.in_features = C.positive_int(in_features, "in_features", where)
+        self.out_features = C.positive_int(out_features, "out_features", where)
+        self.dtype = C.as_dtype(dtype, where)
+        gen = C.as_rng(rng, where)
+        k = 1.0 / math.sqrt(self.in_features)
+        self.weight = Parameter(gen.uniform(-k, k, (self.out_features, self.in_features)).astype(self.dtype))
+        self.bias = Parameter(gen.uniform(-k, k, self.out_features).astype(self.dtype)) if bias else None
+
+    def forward(self, x: np.ndarray) -> np.ndarray:
+        where = "Linear.forward"
+        x = C.float_array(x, "x", where, self.dtype)
+        if x.ndim < 1 or x.shape[-1] != self.in_features:
+            raise ValueError(
+                f"{where}: x must have shape (..., {self.in_features}) (in_features={self.in_features}), "
+                f"got {C.shape_str(x.shape)}"
+            )
+        y, cache = F.linear.forward(x, self.weight.data, None if self.bias is None else self.bias.data)
+        self._save(cache)
+        return y
+
+    def backward(self, dy: np.ndarray) -> np.ndarray:
+        cache = self._pop()
+        x = cache[0]
+        dy = C.float_array(dy, "dy", "Linear.backward", self.dtype)
+        C.expect_shape(dy, x.shape[:-1] + (self.out_features,), "dy", "Linear.backward", "the output's shape")
+        dx, dW, db = F.linear.backward(dy, cache)
+        self.weight.grad += dW
+        if self.bias is not None:
+            self.bias.grad += db
+        return dx
+
+    def extra_repr(self) -> str:
+        return f"in_features={self.in_features}, out_features={self.out_features}, bias={self.bias is not None}"
+
+
+class Embedding(Module):
+    """Lookup table ``weight`` ``(num_embeddings, embedding_dim)``, init N(0, 1) as PyTorch.
+
+    ``padding_idx`` rows are initialised to zero and receive no gradient.
+    """
+
+    def __init__(
+        self,
+        num_embeddings: int,
+        embedding_dim: int,
+        padding_idx: int | None = None,
+        *,
+        dtype: Any = np.float32,
+        rng: Any = None,
+    ) -> None:
+        super().__init__()
+        where = "Embedding"
+        self.num_embeddings = C.positive_int(num_embeddings, "num_embeddings", where)
+        self.embedding_dim = C.positive_int(embedding_dim, "embedding_dim", where)
+        self.dtype = C.as_dtype(dtype, where)
+        if padding_idx is not None:
+            if not isinstance(padding_idx, numbers.Integral) or not (
+                -self.num_embeddings <= padding_idx < self.num_embeddings
+            ):
+                raise ValueError(
+                    f"{where}: padding_idx must be an int in [-{self.num_embeddings}, {self.num_embeddings}), "
+                    f"got {padding_idx!r}"
+                )
+            padding_idx = int(padding_idx) % self.num_embeddings
+        self.padding_idx = padding_idx
+        gen = C.as_rng(rng, where)
+        w = gen.standard_normal((self.num_embeddings, self.embedding_dim)).astype(self.dtype)
+        if padding_idx is not None:
+            w[padding_idx] = 0
+        self.weight = Parameter(w)
+
+    def forward(self, ids: np.ndarray) -> np.ndarray:
+        where = "Embedding.forward"
+        ids = np.asarray(ids)
+        if not np.issubdtype(ids.dtype, np.integer):
+            raise TypeError(f"{where}: ids must be an integer array, got dtype {ids.dtype}")
+        if ids.size and (ids.min() < 0 or ids.max() >= self.num_embeddings):
+            bad = ids[(ids < 0) | (ids >= self.num_embeddings)].ravel()[0]
+            raise ValueError(
+                f"{where}: ids must be in [0, {self.num_embeddings}) (num_embeddings={self.num_embeddings}), "
+                f"got {int(bad)}"
+            )
+        e, cache = F.embedding.forward(ids, self.weight.data, self.padding_idx)
+        self._save(cache)
+        return e
+
+    def backward(self, de: np.ndarray) -> None:
+        cache = self._pop()
+        de = C.float_array(de, "de", "Embedding.backward", self.dtype)
+        C.expect_shape(de, cache[0].shape + (self.embedding_dim,), "de", "Embedding.backward", "the output's shape")
+        self.weight.grad += F.embedding.backward(de, cache)
+        return None
+
+    def extra_repr(self) -> str:
+        pad = "" if self.padding_idx is None else f", padding_idx={self.padding_idx}"
+        return f"{self.num_embeddings}, {self.embedding_dim}{pad}"
+
+
+class Dropout(Module):
+    """Inverted dropout: in training mode zero each element with probability ``p``, scale the rest by 1/(1-p)."""
+
+    def __init__(self, p: float = 0.5, *, rng: Any = None) -> None:
+        super().__init__()
+        self.p = C.probability(p, "p", "Dropout", allow_one=True)
+        self.rng = C.as_rng(rng, "Dropout")
+
+    def forward(self, x: np.ndarray) -> np.ndarray:
+        x = np.asarray(x)
+        if not np.issubdtype(x.dtype, np.floating):
+            raise TypeError(f"Dropout.forward: x must be a float array, got dtype {x.dtype}")
+        y, cache = F.dropout.forward(x, self.p, self.rng, self.training)
+        self._save((cache, x.shape))
+        return y
+
+    def backward(self, dy: np.ndarray) -> np.ndarray:
+        cache, shape = self._pop()
+        dy = np.asarray(dy)
+        C.expect_shape(dy, shape, "dy", "Dropout.backward", "the output's shape")
+        return F.dropout.backward(dy, cache)
+
+    def extra_repr(self) -> str:
+        return f"p={self.p}"
+
+
+class CrossEntropyLoss(Module):
+    """Softmax cross-entropy on logits, PyTorch's semantics.
+
+    ``logits`` ``(N, C)`` with ``target`` ``(N,)``, ``(C,)`` with a scalar target, or ``(N, C, d1, ...)`` with
+    ``target`` ``(N, d1, ...)``. ``reduction`` is ``"mean"`` over the non-ignored targets (default), ``"sum"``
+    or ``"none"``.
+    """
+
+    def __init__(self, ignore_index: int = -100, reduction: str = "mean") -> None:
+        super().__init__()
+        if not isinstance(ignore_index, numbers.Integral):
+            raise TypeError(f"CrossEntropyLoss: ignore_index must be an int, got {ignore_index!r}")
+        if reduction not in ("mean", "sum", "none"):
+            raise ValueError(f"CrossEntropyLoss: reduction must be 'mean', 'sum' or 'none', got {reduction!r}")
+        self.ignore_index = int(ignore_index)
+        self.reduction = reduction
+
+    def forward(self, logits: np.ndarray, target: np.ndarray) -> Any:
+        where = "CrossEntropyLoss.forward"
+        logits = np.asarray(logits)
+        target = np.asarray(target)
+        if not np.issubdtype(logits.dtype, np.floating):
+            raise TypeError(f"{where}: logits must be a float array, got dtype {logits.dtype}")
+        if not np.issubdtype(target.dtype, np.integer):
+            raise TypeError(f"{where}: target must be an integer array of class indices, got dtype {target.dtype}")
+        if logits.ndim == 0:
+            raise ValueError(f"{where}: logits must have shape (N, C) or (C,), got a scalar")
+        unbatched = logits.ndim == 1
+        x = logits[None] if unbatched else logits
+        y = target[None] if unbatched else target
+        n_classes = x.shape[1]
+        expected = (x.shape[0],) + x.shape[2:]
+        if y.shape != expected:
+            exp = "()" if unbatched else C.shape_str(expected)
+            raise ValueError(f"{where}: target must have shape {exp} for logits {C.shape_str(logits.shape)}, "
+                             f"got {C.shape_str(target.shape)}")
+        bad = (y != self.ignore_index) & ((y < 0) | (y >= n_classes))
+        if bad.any():
+            raise ValueError(
+                f"{where}: target values must be in [0, {n_classes}) or ignore_index={self.ignore_index}, "
+                f"got {int(y[bad].ravel()[0])}"
+            )
+        x2 = np.moveaxis(x, 1, -1).reshape(-1, n_classes) if x.ndim > 2 else x
+        loss, cache = F.cross_entropy.forward(x2, y.reshape(-1), self.ignore_index, self.reduction)
+        self._save((cache, logits.shape, unbatched))
+        if self.reduction == "none":
+            out = loss.reshape(expected)
+            return out[0] if unbatched else out
+        return loss[()]
+
+    def backward(self, dloss: Any = 1.0) -> np.ndarray:
+        cache, shape, unbatched = self._pop()
+        dloss = np.asarray(dloss, dtype=cache[0].dtype)
+        if self.reduction == "none":
+            exp = shape[:1] + shape[2:] if not unbatched else ()
+            C.expect_shape(dloss, exp, "dloss", "CrossEntropyLoss.backward", "the loss's shape")
+            dloss = dloss.reshape(-1)
+        elif dloss.ndim != 0:
+            raise ValueError(f"CrossEntropyLoss.backward: dloss must be a scalar, got shape {dloss.shape}")
+        dx = F.cross_entropy.backward(dloss, cache)
+        if unbatched:
+            return dx[0]
+        if len(shape) > 2:
+            moved = (shape[0],) + shape[2:] + (shape[1],)
+            return np.moveaxis(dx.reshape(moved), -1, 1)
+        return dx
+
+    def extra_repr(self) -> str:
+        return f"ignore_index={self.ignore_index}, reduction={self.reduction!r}"

@@ -1,0 +1,565 @@
+r"""Recurrent modules with PyTorch's constructors, parameter names, shapes, init and layouts.
+
+``LSTM``, ``GRU`` and ``RNN`` stack ``num_layers`` layers, each optionally bidirectional; layer ``k > 0``
+reads the concatenated ``[forward; reverse]`` outputs of layer ``k - 1`` (PyTorch's interleaved stacking).
+Every weight and bias is initialised :math:`U(-1/\sqrt{H}, 1/\sqrt{H})`, as in PyTorch.
+
+Call contract::
+
+    out, (h_n, c_n) = lstm(x, (h0, c0))            # hx optional (zeros)
+    dx, (dh0, dc0) = lstm.backward(dout, (dh_n, dc_n))   # second argument optional
+    out, h_n = gru(x, h0);   dx, dh0 = gru.backward(dout, dh_n)      # same for RNN
+
+``x`` is ``(T, B, D)`` (``(B, T, D)`` with ``batch_first``, or unbatched ``(T, D)``); ``out`` is
+``(T, B, num_directions * H)``; ``h_n`` is ``(num_layers * num_directions, B, H)`` ordered layer-major
+(``l0``, ``l0_reverse``, ``l1``, ...), exactly as PyTorch. ``backward`` adds into every ``Parameter.grad``.
+"""
+
+from __future__ import annotations
+
+import math
+import numbers
+from typing import Any
+
+import numpy as np
+
+from .. import functional as F
+from . import _checks as C
+from .module import Module, Parameter
+
+_GATES = {"LSTM": 4, "GRU": 3, "RNN_TANH": 1, "RNN_RELU": 1}
+
+
+def _check_lengths(lengths: Any, T: int, B: int, where: str) -> np.ndarray | None:
+    if lengths is None:
+        return None
+    arr = np.asarray(lengths)
+    if not np.issubdtype(arr.dtype, np.integer):
+        raise TypeError(f"{where}: lengths must be an integer array of shape ({B},), got dtype {arr.dtype}")
+    if arr.shape != (B,):
+        raise ValueError(f"{where}: lengths must have shape ({B},) (one length per sequence), got {arr.shape}")
+    if arr.size and (arr.min() < 1 or arr.max() > T):
+        raise ValueError(f"{where}: lengths must be in [1, {T}] (T={T}), got min {arr.min()} and max {arr.max()}")
+    if arr.size and arr.min() == T:
+        return None  # every sequence is full length: plain (faster) path, identical result
+    return arr.astype(np.int64)
+
+
+class RNNBase(Module):
+    """Shared machinery for ``LSTM``, ``GRU`` and ``RNN`` (not used directly)."""
+
+    def __init__(
+        self,
+        mode: str,
+        input_size: int,
+        hidden_size: int,
+        num_layers: int = 1,
+        bias: bool = True,
+        batch_first: bool = False,
+        dropout: float = 0.0,
+        bidirectional: bool = False,
+        *,
+        dtype: Any = np.float32,
+        rng: Any = None,
+        forget_bias: float = 0.0,
+    ) -> None:
+        super().__init__()
+        name = {"LSTM": "LSTM", "GRU": "GRU"}.get(mode, "RNN")
+        self._name = name
+        self.mode = mode
+        self.input_size = C.positive_int(input_size, "input_size", name)
+        self.hidden_size = C.positive_int(hidden_size, "hidden_size", name)
+        self.num_layers = C.positive_int(num_layers, "num_layers", name)
+        for flag, value in (("bias", bias), ("batch_first", batch_first), ("bidirectional", bidirectional)):
+            if not isinstance(value, (bool, np.bool_)):
+                raise TypeError(f"{name}: {flag} must be a bool, got {value!r}")
+        self.bias = bool(bias)
+        self.batch_first = bool(batch_first)
+        self.bidirectional = bool(bidirectional)
+        self.dropout = C.probability(dropout, "dropout", name)
+        if not isinstance(forget_bias, numbers.Real) or isinstance(forget_bias, bool) or not math.isfinite(forget_bias):
+            raise TypeError(f"{name}: forget_bias must be a finite float, got {forget_bias!r}")
+        self.forget_bias = float(forget_bias)
+        self.dtype = C.as_dtype(dtype, name)
+        gen = C.as_rng(rng, name)
+        self._dropout_rng = np.random.default_rng(gen.integers(2**63))
+        self.num_directions = 2 if self.bidirectional else 1
+        G = _GATES[mode] * self.hidden_size
+        H = self.hidden_size
+        k = 1.0 / math.sqrt(H)
+        self._layer_params: list[list[tuple[Parameter, ...]]] = []
+        for layer in range(self.num_layers):
+            in_size = self.input_size if layer == 0 else H * self.num_directions
+            row = []
+            for direction in range(self.num_directions):
+                sfx = f"_l{layer}" + ("_reverse" if direction else "")
+                shapes = [("weight_ih", (G, in_size)), ("weight_hh", (G, H))]
+                if self.bias:
+                    shapes += [("bias_ih", (G,)), ("bias_hh", (G,))]
+                ps = []
+                for pname, shape in shapes:
+                    p = Parameter(gen.uniform(-k, k, shape).astype(self.dtype))
+                    setattr(self, pname + sfx, p)
+                    ps.append(p)
+                if not self.bias:
+                    ps += [None, None]
+                row.append(tuple(ps))
+            self._layer_params.append(row)
+
+    # ------------------------------------------------------------------ helpers
+    @property
+    def _is_lstm(self) -> bool:
+        return self.mode == "LSTM"
+
+    def _state_shape(self, B: int | None) -> tuple:
+        n = self.num_layers * self.num_directions
+        return (n, self.hidden_size) if B is None else (n, B, self.hidden_size)
+
+    def _check_state(self, s: Any, name: str, B: int | None, where: str) -> np.ndarray:
+        s = C.float_array(s, name, where, self.dtype)
+        C.expect_shape(s, self._state_shape(B), name, where,
+                       "num_layers * num_directions, batch, hidden_size" if B is not None
+                       else "num_layers * num_directions, hidden_size for unbatched input")
+        return s if B is not None else s[:, None, :]
+
+    def _layer_forward(self, inp, h0, c0, params, reverse, lengths):
+        W_ih, W_hh, b_ih, b_hh = (None if p is None else p.data for p in params)
+        if self._is_lstm:
+            (y, h_n, c_n), cache = F.lstm.forward(
+                inp, h0, c0, W_ih, W_hh, b_ih, b_hh, forget_bias=self.forget_bias, reverse=reverse, lengths=lengths
+            )
+            return y, h_n, c_n, cache
+        if self.mode == "GRU":
+            (y, h_n), cache = F.gru.forward(inp, h0, W_ih, W_hh, b_ih, b_hh, reverse=reverse, lengths=lengths)
+        else:
+            nl = "relu" if self.mode == "RNN_RELU" else "tanh"
+            (y, h_n), cache = F.rnn.forward(
+                inp, h0, W_ih, W_hh, b_ih, b_hh, nonlinearity=nl, reverse=reverse, lengths=lengths
+            )
+        return y, h_n, None, cache
+
+    def _layer_backward(self, dy, dh_n, dc_n, cache):
+        if self._is_lstm:
+            return F.lstm.backward((dy, dh_n, dc_n), cache)
+        mod = F.gru if self.mode == "GRU" else F.rnn
+        dx, dh0, dW_ih, dW_hh, db_ih, db_hh = mod.backward((dy, dh_n), cache)
+        return dx, dh0, None, dW_ih, dW_hh, db_ih, db_hh
+
+    # ------------------------------------------------------------------ forward
+    def forward(self, x: np.ndarray, hx: Any = None, lengths: Any = None) -> tuple[np.ndarray, Any]:
+        where = f"{self._name}.forward"
+        x = C.float_array(x, "x", where, self.dtype)
+        if x.ndim not in (2, 3):
+            layout = "(B, T, input_size)" if self.batch_first else "(T, B, input_size)"
+            raise ValueError(f"{where}: x must be 3-D {layout} or 2-D (T, input_size), got shape {C.shape_str(x.shape)}")
+        if x.shape[-1] != self.input_size:
+            raise ValueError(
+                f"{where}: x must have last dimension input_size={self.input_size}, got shape {C.shape_str(x.shape)}"
+            )
+        unbatched = x.ndim == 2
+        if unbatched:
+            xt = x[:, None, :]
+        elif self.batch_first:
+            xt = x.transpose(1, 0, 2)
+        else:
+            xt = x
+        T, B, _ = xt.shape
+        if T == 0 or B == 0:
+            raise ValueError(f"{where}: x must have at least one time step and one sequence, got shape {x.shape}")
+        xt = np.ascontiguousarray(xt)
+        Bs = None if unbatched else B
+        if hx is None:
+            h0 = np.zeros((self.num_layers * self.num_directions, B, self.hidden_size), dtype=self.dtype)
+            c0 = h0.copy() if self._is_lstm else None
+        elif self._is_lstm:
+            if not (isinstance(hx, (tuple, list)) and len(hx) == 2):
+                raise TypeError(f"{where}: hx must be a tuple (h0, c0) for LSTM, got {type(hx).__name__}")
+            h0 = self._check_state(hx[0], "h0", Bs, where)
+            c0 = self._check_state(hx[1], "c0", Bs, where)
+        else:
+            if isinstance(hx, (tuple, list)):
+                raise TypeError(f"{where}: hx must be a single array h0 for {self._name}, got a {type(hx).__name__}")
+            h0 = self._check_state(hx, "h0", Bs, where)
+            c0 = None
+        lens = _check_lengths(lengths, T, B, where)
+
+        H = self.hidden_size
+        nd = self.num_directions
+        inp = xt
+        caches = []
+        h_n = np.empty((self.num_layers * nd, B, H), dtype=self.dtype)
+        c_n = np.empty_like(h_n) if self._is_lstm else None
+        for layer in range(self.num_layers):
+            outs = []
+            layer_caches = []
+            for d in range(nd):
+                idx = layer * nd + d
+                y, hn, cn, cache = self._layer_forward(
+                    inp, h0[idx], None if c0 is None else c0[idx], self._layer_params[layer][d], d == 1, lens
+                )
+                h_n[idx] = hn
+                if cn is not None:
+                    c_n[idx] = cn
+                outs.append(y)
+                layer_caches.append(cache)
+            out = np.concatenate(outs, axis=2) if nd == 2 else outs[0]
+            drop_cache = None
+            if self.dropout > 0 and self.training and layer < self.num_layers - 1:
+                out, drop_cache = F.dropout.forward(out, self.dropout, self._dropout_rng, True)
+            caches.append((layer_caches, drop_cache))
+            inp = out
+        if nd == 1 and lens is None:
+            out = out.copy()  # the top layer's output is a view of its cache: never hand that out
+        if unbatched:
+            out = out[:, 0, :]
+            h_n, c_n = h_n[:, 0, :], (None if c_n is None else c_n[:, 0, :])
+        elif self.batch_first:
+            out = np.ascontiguousarray(out.transpose(1, 0, 2))
+        self._save((caches, unbatched, T, B))
+        if self._is_lstm:
+            return out, (h_n, c_n)
+        return out, h_n
+
+    # ------------------------------------------------------------------ backward
+    def _backward(self, dout: Any, dh_n: Any, dc_n: Any) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:
+        where = f"{self._name}.backward"
+        caches, unbatched, T, B = self._pop()
+        H = self.hidden_size
+        nd = self.num_directions
+        if dout is not None:
+            dout = C.float_array(dout, "dout", where, self.dtype)
+            exp = (T, nd * H) if unbatched else ((B, T, nd * H) if self.batch_first else (T, B, nd * H))
+            C.expect_shape(dout, exp, "dout", where, "the output's shape")
+            if unbatched:
+                dout = dout[:, None, :]
+            elif self.batch_first:
+                dout = dout.transpose(1, 0, 2)
+        Bs = None if unbatched else B
+        dh_n = None if dh_n is None else self._check_state(dh_n, "dh_n", Bs, where)
+        dc_n = None if dc_n is None else self._check_state(dc_n, "dc_n", Bs, where)
+        dh0 = np.empty((self.num_layers * nd, B, H), dtype=self.dtype)
+        dc0 = np.empty_like(dh0) if self._is_lstm else None
+        dlayer = dout
+        for layer in range(self.num_layers - 1, -1, -1):
+            layer_caches, drop_cache = caches[layer]
+            if drop_cache is not None and dlayer is not None:
+                dlayer = F.dropout.backward(dlayer, drop_cache)
+            dx_total = None
+            for d in range(nd):
+                idx = layer * nd + d
+                dy = None if dlayer is None else (dlayer[:, :, d * H : (d + 1) * H] if nd == 2 else dlayer)
+                dx, dh0_, dc0_, dW_ih, dW_hh, db_ih, db_hh = self._layer_backward(
+                    dy,
+                    None if dh_n is None else dh_n[idx],
+                    None if dc_n is None else dc_n[idx],
+                    layer_caches[d],
+                )
+                W_ih, W_hh, b_ih, b_hh = self._layer_params[layer][d]
+                W_ih.grad += dW_ih
+                W_hh.grad += dW_hh
+                if b_ih is not None:
+                    b_ih.grad += db_ih
+                    b_hh.grad += db_hh
+                dh0[idx] = dh0_
+                if dc0 is not None:
+                    dc0[idx] = dc0_
+                if dx_total is None:
+                    dx_total = dx
+                else:
+                    dx_total += dx
+            dlayer = dx_total
+        dx = dlayer
+        if unbatched:
+            dx = dx[:, 0, :]
+            dh0 = dh0[:, 0, :]
+            dc0 = None if dc0 is None else dc0[:, 0, :]
+        elif self.batch_first:
+            dx = np.ascontiguousarray(dx.transpose(1, 0, 2))
+        return dx, dh0, dc0
+
+    def extra_repr(self) -> str:
+        s = f"{self.input_size}, {self.hidden_size}"
+        if self.num_layers != 1:
+            s += f", num_layers={self.num_layers}"
+        if not self.bias:
+            s += ", bias=False"
+        if self.batch_first:
+            s += ", batch_first=True"
+        if self.dropout:
+            s += f", dropout={self.dropout}"
+        if self.bidirectional:
+            s += ", bidirectional=True"
+        if self.dtype != np.float32:
+            s += f", dtype={self.dtype}"
+        return s
+
+
+class LSTM(RNNBase):
+    r"""Multi-layer LSTM, PyTorch's ``torch.nn.LSTM`` (gate order i, f, g, o).
+
+    ``forget_bias`` (default 0, PyTorch semantics) is a constant added to the forget gate's pre-activation at
+    run time, as TensorFlow's LSTM cells do; it is not a parameter and receives no gradient.
+    See :mod:`bptt.functional.lstm` for the equations and their derivatives.
+    """
+
+    def __init__(
+        self,
+        input_size: int,
+        hidden_size: int,
+        num_layers: int = 1,
+        bias: bool = True,
+        batch_first: bool = False,
+        dropout: float = 0.0,
+        bidirectional: bool = False,
+        *,
+        forget_bias: float = 0.0,
+        dtype: Any = np.float32,
+        rng: Any = None,
+    ) -> None:
+        super().__init__(
+            "LSTM", input_size, hidden_size, num_layers, bias, batch_first, dropout, bidirectional,
+            dtype=dtype, rng=rng, forget_bias=forget_bias,
+        )
+
+    def forward(  # type: ignore[override]
+        self, x: np.ndarray, hx: tuple[np.ndarray, np.ndarray] | None = None, lengths: Any = None
+    ) -> tuple[np.ndarray, tuple[np.ndarray, np.ndarray]]:
+        return super().forward(x, hx, lengths)
+
+    def backward(  # type: ignore[override]
+        self, dout: np.ndarray | None, dhx: tuple[np.ndarray | None, np.ndarray | None] | None = None
+    ) -> tuple[np.ndarray, tuple[np.ndarray, np.ndarray]]:
+        """Return ``dx, (dh0, dc0)`` given ``dout`` and optionally ``(dh_n, dc_n)`` (``None`` = zeros)."""
+        if dhx is None:
+            dh_n = dc_n = None
+        elif isinstance(dhx, (tuple, list)) and len(dhx) == 2:
+            dh_n, dc_n = dhx
+        else:
+            raise TypeError(f"LSTM.backward: the second argument must be a tuple (dh_n, dc_n), got {type(dhx).__name__}")
+        dx, dh0, dc0 = self._backward(dout, dh_n, dc_n)
+        return dx, (dh0, dc0)
+
+    def extra_repr(self) -> str:
+        s = super().extra_repr()
+        return s + (f", forget_bias={self.forget_bias}" if self.forget_bias else "")
+
+
+class GRU(RNNBase):
+    """Multi-layer GRU, PyTorch's ``torch.nn.GRU`` (gate order r, z, n; ``b_hn`` inside the reset product)."""
+
+    def __init__(
+        self,
+        input_size: int,
+        hidden_size: int,
+        num_layers: int = 1,
+        bias: bool = True,
+        batch_first: bool = False,
+        dropout: float = 0.0,
+        bidirectional: bool = False,
+        *,
+        dtype: Any = np.float32,
+        rng: Any = None,
+    ) -> None:
+        super().__init__(
+            "GRU", input_size, hidden_size, num_layers, bias, batch_first, dropout, bidirectional, dtype=dtype, rng=rng
+        )
+
+    def backward(self, dout: np.ndarray | None, dh_n: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:  # type: ignore[override]
+        """Return ``dx, dh0`` given ``dout`` and optionally ``dh_n``."""
+        dx, dh0, _ = self._backward(dout, dh_n, None)
+        return dx, dh0
+
+
+class RNN(RNNBase):
+    """Multi-layer Elman RNN, PyTorch's ``torch.nn.RNN`` (``nonlinearity`` ``'tanh'`` or ``'relu'``)."""
+
+    def __init__(
+        self,
+        input_size: int,
+        hidden_size: int,
+        num_layers: int = 1,
+        nonlinearity: str = "tanh",
+        bias: bool = True,
+        batch_first: bool = False,
+        dropout: float = 0.0,
+        bidirectional: bool = False,
+        *,
+        dtype: Any = np.float32,
+        rng: Any = None,
+    ) -> None:
+        if nonlinearity not in ("tanh", "relu"):
+            raise ValueError(f"RNN: nonlinearity must be 'tanh' or 'relu', got {nonlinearity!r}")
+        super().__init__(
+            "RNN_TANH" if nonlinearity == "tanh" else "RNN_RELU",
+            input_size, hidden_size, num_layers, bias, batch_first, dropout, bidirectional, dtype=dtype, rng=rng,
+        )
+        self.nonlinearity = nonlinearity
+
+    def backward(self, dout: np.ndarray | None, dh_n: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:  # type: ignore[override]
+        """Return ``dx, dh0`` given ``dout`` and optionally ``dh_n``."""
+        dx, dh0, _ = self._backward(dout, dh_n, None)
+        return dx, dh0
+
+    def extra_repr(self) -> str:
+        s = super().extra_repr()
+        return s + (", nonlinearity='relu'" if self.nonlinearity == "relu" else "")
+
+
+# ---------------------------------------------------------------------------------------------- cells
+class _CellBase(Module):
+    """One step of a recurrent layer; parameters ``weight_ih``, ``weight_hh``, ``bias_ih``, ``bias_hh``."""
+
+    _gates = 1
+
+    def __init__(self, name: str, input_size: int, hidden_size: int, bias: bool, dtype: Any, rng: Any) -> None:
+        super().__init__()
+        self._name = name
+        self.input_size = C.positive_int(input_size, "input_size", name)
+        self.hidden_size = C.positive_int(hidden_size, "hidden_size", name)
+        if not isinstance(bias, (bool, np.bool_)):
+            raise TypeError(f"{name}: bias must be a bool, got {bias!r}")
+        self.bias = bool(bias)
+        self.dtype = C.as_dtype(dtype, name)
+        gen = C.as_rng(rng, name)
+        G, H = self._gates * self.hidden_size, self.hidden_size
+        k = 1.0 / math.sqrt(H)
+        self.weight_ih = Parameter(gen.uniform(-k, k, (G, self.input_size)).astype(self.dtype))
+        self.weight_hh = Parameter(gen.uniform(-k, k, (G, H)).astype(self.dtype))
+        if self.bias:
+            self.bias_ih = Parameter(gen.uniform(-k, k, G).astype(self.dtype))
+            self.bias_hh = Parameter(gen.uniform(-k, k, G).astype(self.dtype))
+        else:
+            self.bias_ih = self.bias_hh = None
+
+    def _params(self) -> tuple:
+        return (
+            self.weight_ih.data,
+            self.weight_hh.data,
+            None if self.bias_ih is None else self.bias_ih.data,
+            None if self.bias_hh is None else self.bias_hh.data,
+        )
+
+    def _accumulate(self, dW_ih, dW_hh, db_ih, db_hh) -> None:
+        self.weight_ih.grad += dW_ih
+        self.weight_hh.grad += dW_hh
+        if self.bias_ih is not None:
+            self.bias_ih.grad += db_ih
+            self.bias_hh.grad += db_hh
+
+    def _check_input(self, x: Any) -> tuple[np.ndarray, bool]:
+        where = f"{self._name}.forward"
+        x = C.float_array(x, "x", where, self.dtype)
+        if x.ndim not in (1, 2) or x.shape[-1] != self.input_size:
+            raise ValueError(
+                f"{where}: x must have shape (B, {self.input_size}) or ({self.input_size},) "
+                f"(input_size={self.input_size}), got {C.shape_str(x.shape)}"
+            )
+        unbatched = x.ndim == 1
+        return (x[None] if unbatched else x), unbatched
+
+    def _check_h(self, h: Any, name: str, B: int, unbatched: bool, where: str) -> np.ndarray:
+        h = C.float_array(h, name, where, self.dtype)
+        exp = (self.hidden_size,) if unbatched else (B, self.hidden_size)
+        C.expect_shape(h, exp, name, where)
+        return h[None] if unbatched else h
+
+    def extra_repr(self) -> str:
+        return f"{self.input_size}, {self.hidden_size}" + ("" if self.bias else ", bias=False")
+
+
+class LSTMCell(_CellBase):
+    """One LSTM step: ``h1, c1 = cell(x, (h0, c0))``; ``dx, (dh0, dc0) = cell.backward(dh1, dc1)``."""
+
+    _gates = 4
+
+    def __init__(self, input_size: int, hidden_size: int, bias: bool = True, *, forget_bias: float = 0.0,
+                 dtype: Any = np.float32, rng: Any = None) -> None:
+        super().__init__("LSTMCell", input_size, hidden_size, bias, dtype, rng)
+        self.forget_bias = float(forget_bias)
+
+    def forward(self, x: np.ndarray, hx: tuple[np.ndarray, np.ndarray] | None = None) -> tuple[np.ndarray, np.ndarray]:
+        where = "LSTMCell.forward"
+        x, unbatched = self._check_input(x)
+        B = x.shape[0]
+        if hx is None:
+            h0 = np.zeros((B, self.hidden_size), dtype=self.dtype)
+            c0 = h0.copy()
+        else:
+            if not (isinstance(hx, (tuple, list)) and len(hx) == 2):
+                raise TypeError(f"{where}: hx must be a tuple (h0, c0), got {type(hx).__name__}")
+            h0 = self._check_h(hx[0], "h0", B, unbatched, where)
+            c0 = self._check_h(hx[1], "c0", B, unbatched, where)
+        (_, h1, c1), cache = F.lstm.forward(x[None], h0, c0, *self._params(), forget_bias=self.forget_bias)
+        self._save((cache, unbatched))
+        h1, c1 = h1.copy(), c1.copy()
+        return (h1[0], c1[0]) if unbatched else (h1, c1)
+
+    def backward(self, dh1: np.ndarray | None, dc1: np.ndarray | None = None) -> tuple[np.ndarray, tuple]:
+        where = "LSTMCell.backward"
+        cache, unbatched = self._pop()
+        B = cache[0].shape[1]
+        dh1 = None if dh1 is None else self._check_h(dh1, "dh1", B, unbatched, where)
+        dc1 = None if dc1 is None else self._check_h(dc1, "dc1", B, unbatched, where)
+        dx, dh0, dc0, *grads = F.lstm.backward((None, dh1, dc1), cache)
+        self._accumulate(*grads)
+        dx = dx[0]
+        if unbatched:
+            return dx[0], (dh0[0], dc0[0])
+        return dx, (dh0, dc0)
+
+
+class GRUCell(_CellBase):
+    """One GRU step: ``h1 = cell(x, h0)``; ``dx, dh0 = cell.backward(dh1)``."""
+
+    _gates = 3
+
+    def __init__(self, input_size: int, hidden_size: int, bias: bool = True, *, dtype: Any = np.float32,
+                 rng: Any = None) -> None:
+        super().__init__("GRUCell", input_size, hidden_size, bias, dtype, rng)
+
+    def _step(self, x, h0):
+        return F.gru.forward(x[None], h0, *self._params())
+
+    def _step_backward(self, dh1, cache):
+        return F.gru.backward((None, dh1), cache)
+
+    def forward(self, x: np.ndarray, hx: np.ndarray | None = None) -> np.ndarray:
+        where = f"{self._name}.forward"
+        x, unbatched = self._check_input(x)
+        B = x.shape[0]
+        h0 = np.zeros((B, self.hidden_size), dtype=self.dtype) if hx is None else self._check_h(
+            hx, "h0", B, unbatched, where
+        )
+        (_, h1), cache = self._step(x, h0)
+        self._save((cache, unbatched))
+        h1 = h1.copy()
+        return h1[0] if unbatched else h1
+
+    def backward(self, dh1: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        where = f"{self._name}.backward"
+        cache, unbatched = self._pop()
+        B = cache[0].shape[1]
+        dh1 = self._check_h(dh1, "dh1", B, unbatched, where)
+        dx, dh0, *grads = self._step_backward(dh1, cache)
+        self._accumulate(*grads)
+        dx = dx[0]
+        return (dx[0], dh0[0]) if unbatched else (dx, dh0)
+
+
+class RNNCell(GRUCell):
+    """One Elman RNN step (``nonlinearity`` ``'tanh'`` or ``'relu'``): ``h1 = cell(x, h0)``."""
+
+    _gates = 1
+
+    def __init__(self, input_size: int, hidden_size: int, bias: bool = True, nonlinearity: str = "tanh", *,
+                 dtype: Any = np.float32, rng: Any = None) -> None:
+        if nonlinearity not in ("tanh", "relu"):
+            raise ValueError(f"RNNCell: nonlinearity must be 'tanh' or 'relu', got {nonlinearity!r}")
+        _CellBase.__init__(self, "RNNCell", input_size, hidden_size, bias, dtype, rng)
+        self.nonlinearity = nonlinearity
+
+    def _step(self, x, h0):
+        return F.rnn.forward(x[None], h0, *self._params(), nonlinearity=self.nonlinearity)
+
+    def _step_backward(self, dh1, cache):
+        return F.rnn.backward((None, dh1), cache)

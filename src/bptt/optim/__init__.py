@@ -1,0 +1,1 @@
+"""Optimizers (placeholder, filled in below)."""
