@@ -11,7 +11,7 @@ from __future__ import annotations
 __version__ = "0.1.0"
 
 from . import functional, nn, optim  # noqa: E402
-from .gradcheck import GradcheckError, check_function, check_module, numerical_gradient  # noqa: E402
+from .gradcheck import GradcheckError, GradcheckReport, check_function, check_module, numerical_gradient  # noqa: E402,I001
 
 __all__ = [
     "__version__",
@@ -19,6 +19,7 @@ __all__ = [
     "nn",
     "optim",
     "GradcheckError",
+    "GradcheckReport",
     "check_function",
     "check_module",
     "numerical_gradient",
