@@ -139,8 +139,8 @@ def check_function(
 ) -> GradcheckReport:
     """Check a functional ``forward(*inputs, **kwargs) -> (out, cache)`` / ``backward(dout, cache)`` pair.
 
-    ``backward`` must return one gradient per positional input (a tuple, or a single array for one input);
-    ``None`` inputs and gradients are skipped, and so are non-float inputs (integer ids, targets). Float
+    ``backward`` must return one gradient per positional input (a tuple, or a single array for one input),
+    or one per float input when the others are integer (ids, targets); ``None`` inputs and gradients are skipped, and so are non-float inputs (integer ids, targets). Float
     inputs are copied to float64. ``out`` may be an array or a (nested) tuple of arrays.
     """
     kwargs = dict(kwargs or {})
@@ -155,8 +155,15 @@ def check_function(
     grads = backward(w, cache)
     if not isinstance(grads, tuple):
         grads = (grads,)
+    is_float = [isinstance(a, np.ndarray) and np.issubdtype(a.dtype, np.floating) for a in args]
     if len(grads) != len(args):
-        raise ValueError(f"check_function: backward returned {len(grads)} gradients for {len(args)} inputs")
+        if len(grads) != sum(is_float):
+            raise ValueError(
+                f"check_function: backward returned {len(grads)} gradients for {len(args)} inputs "
+                f"({sum(is_float)} of them float arrays)"
+            )
+        it = iter(grads)  # one gradient per float input (e.g. embedding's dE, cross-entropy's dlogits)
+        grads = tuple(next(it) if f else None for f in is_float)
 
     def loss() -> float:
         o, _ = forward(*args, **kwargs)

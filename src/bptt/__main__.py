@@ -1,0 +1,5 @@
+"""``python -m bptt`` is the ``bptt`` command."""
+
+from .cli import main
+
+raise SystemExit(main())

@@ -1,0 +1,6 @@
+"""Runnable examples built on :mod:`bptt` (each is a module run with ``python -m bptt.examples.<name>``).
+
+- :mod:`bptt.examples.belling_the_cat`: seed 000's word-level LSTM experiment (Deep-Breathe's
+  ``tfwordslstm``): constant weights, plain SGD, the exact per-step losses TensorFlow prints, for a
+  unidirectional, initial-state, stacked, bidirectional and stacked-bidirectional LSTM.
+"""

@@ -1,0 +1,278 @@
+r"""Whole-sequence layer-normalised LSTM: TensorFlow 1's ``tf.contrib.rnn.LayerNormBasicLSTMCell``.
+
+This is the cell seed 000 is built on. Shapes: ``x`` ``(T, B, D)``, ``h0``/``c0`` ``(B, H)``, ``kernel``
+``(D + H, 4H)`` in TensorFlow's layout (``[x, h] @ kernel``) with column blocks ``i, j, f, o``; ``bias``
+``(4H,)`` only without layer norm; ``gamma`` and ``beta`` ``(5, H)`` with rows
+``input, transform, forget, output, state`` (only with layer norm). Per step:
+
+.. math::
+
+    [a^i, a^j, a^f, a^o] &= [x_t, h_{t-1}]\,K \;(+\, b \text{ when not layer-normalised})\\
+    \hat a^k &= \mathrm{LN}_k(a^k) = \frac{a^k - \mu(a^k)}{\sqrt{\mathrm{var}(a^k) + 10^{-12}}}\,\gamma_k + \beta_k
+        \quad (k \in i, j, f, o;\ \text{moments over the } H \text{ units, population variance})\\
+    i &= \sigma(\hat a^i), \quad g = \tanh(\hat a^j) \odot m_t, \quad f = \sigma(\hat a^f + \text{forget\_bias}),
+        \quad o = \sigma(\hat a^o)\\
+    \tilde c_t &= c_{t-1} \odot f + i \odot g, \qquad c_t = \mathrm{LN}_{state}(\tilde c_t)\\
+    h_t &= \tanh(c_t) \odot o
+
+Without layer norm every :math:`\mathrm{LN}` is the identity (then it is TensorFlow's ``BasicLSTMCell``
+with ``forget_bias``). :math:`m_t` is the optional recurrent-dropout mask on ``g`` (already scaled by
+``1/keep_prob``); ``None`` means no dropout. The epsilon :math:`10^{-12}` is TensorFlow's hard-coded one.
+
+**Backward.** Layer norm :math:`y = \hat x \gamma + \beta` with :math:`\hat x = (x - \mu) r`,
+:math:`r = (\mathrm{var} + \epsilon)^{-1/2}` has
+
+.. math::
+
+    d\hat x = dy \odot \gamma, \qquad
+    dx = r\,\big(d\hat x - \overline{d\hat x} - \hat x\,\overline{d\hat x \odot \hat x}\big), \qquad
+    d\gamma = \textstyle\sum dy \odot \hat x, \quad d\beta = \sum dy
+
+(bars are means over the ``H`` units). Through the cell, with :math:`dh = dy_t + dh_{next}`:
+
+.. math::
+
+    dc &= dc_{next} + dh \odot o \odot (1 - \tanh^2 c_t), \qquad d\tilde c = \mathrm{LN}'_{state}(dc)\\
+    d\hat a^o &= dh \odot \tanh(c_t) \odot o(1-o), \quad
+    d\hat a^i = d\tilde c \odot g \odot i(1-i), \quad
+    d\hat a^f = d\tilde c \odot c_{t-1} \odot f(1-f)\\
+    d\hat a^j &= d\tilde c \odot i \odot m_t \odot (1 - \tanh^2 \hat a^j), \qquad
+    dc_{next} = d\tilde c \odot f\\
+    da &= \mathrm{LN}'_{i,j,f,o}(d\hat a), \qquad dh_{next} = da\,K_h^\top
+
+and after the loop :math:`dK = \sum_t [x_t, h_{t-1}]^\top da_t` (two single products, one for the ``x`` rows
+and one for the ``h`` rows), :math:`dx = da\,K_x^\top`.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from .lstm import _active_mask, _prev_cur
+
+EPS = 1e-12  # TensorFlow's layers.layer_norm variance_epsilon
+
+LNLSTMCache = tuple
+
+
+def _ln_forward_rows(v: np.ndarray, gamma: np.ndarray, beta: np.ndarray, xhat: np.ndarray,
+                     rstd: np.ndarray) -> None:
+    """In place: ``v`` ``(..., H)`` -> ``LN(v)``; writes ``xhat`` and ``rstd`` ``(..., 1)``."""
+    mu = v.mean(axis=-1, keepdims=True)
+    np.subtract(v, mu, out=xhat)
+    var = np.mean(xhat * xhat, axis=-1, keepdims=True)
+    var += EPS
+    np.sqrt(var, out=rstd)
+    np.reciprocal(rstd, out=rstd)
+    xhat *= rstd
+    np.multiply(xhat, gamma, out=v)
+    v += beta
+
+
+def _ln_backward_rows(dy: np.ndarray, xhat: np.ndarray, rstd: np.ndarray, gamma: np.ndarray) -> np.ndarray:
+    """``dx`` of ``y = LN(x)`` given ``dy`` (rows over the last axis)."""
+    dxhat = dy * gamma
+    m1 = dxhat.mean(axis=-1, keepdims=True)
+    m2 = np.mean(dxhat * xhat, axis=-1, keepdims=True)
+    dxhat -= m1
+    dxhat -= xhat * m2
+    dxhat *= rstd
+    return dxhat
+
+
+def forward(
+    x: np.ndarray,
+    h0: np.ndarray,
+    c0: np.ndarray,
+    kernel: np.ndarray,
+    bias: np.ndarray | None = None,
+    gamma: np.ndarray | None = None,
+    beta: np.ndarray | None = None,
+    *,
+    forget_bias: float = 1.0,
+    g_mask: np.ndarray | None = None,
+    reverse: bool = False,
+    lengths: np.ndarray | None = None,
+) -> tuple[tuple[np.ndarray, np.ndarray, np.ndarray], LNLSTMCache]:
+    """Run the layer; ``gamma``/``beta`` given means layer norm on. Returns ``((y, h_n, c_n), cache)``."""
+    T, B, D = x.shape
+    H = kernel.shape[1] // 4
+    dt = x.dtype
+    ln = gamma is not None
+    K_x, K_h = kernel[:D], kernel[D:]
+    A = np.matmul(x.reshape(T * B, D), K_x).reshape(T, B, 4 * H)
+    if bias is not None:
+        A += bias
+    Hs = np.empty((T + 1, B, H), dtype=dt)
+    Cs = np.empty((T + 1, B, H), dtype=dt)
+    TC = np.empty((T, B, H), dtype=dt)
+    G = np.empty((T, B, H), dtype=dt)  # tanh(a^j) before the dropout mask
+    if ln:
+        XH = np.empty((T, B, 4, H), dtype=dt)  # normalised gate pre-activations
+        RS = np.empty((T, B, 4, 1), dtype=dt)
+        XHc = np.empty((T, B, H), dtype=dt)  # normalised cell state (before gain/shift)
+        RSc = np.empty((T, B, 1), dtype=dt)
+        gamma4, beta4 = gamma[:4], beta[:4]
+    order, d = _prev_cur(T, reverse)
+    Hs[T * d] = h0
+    Cs[T * d] = c0
+    rec = np.empty((B, 4 * H), dtype=dt)
+    tmp = np.empty((B, H), dtype=dt)
+    active = None if lengths is None else _active_mask(lengths, T)
+    for t in order:
+        p, q = t + d, t + 1 - d
+        a = A[t]
+        np.matmul(Hs[p], K_h, out=rec)
+        a += rec
+        a4 = a.reshape(B, 4, H)
+        if ln:
+            _ln_forward_rows(a4, gamma4, beta4, XH[t], RS[t])
+        # gates: i, j(-> g), f, o; sigma via tanh
+        i, j, f, o = a4[:, 0], a4[:, 1], a4[:, 2], a4[:, 3]
+        if forget_bias:
+            f += forget_bias
+        np.tanh(j, out=G[t])
+        a *= 0.5
+        np.tanh(a, out=a)  # j block is overwritten below with g
+        a *= 0.5
+        a += 0.5
+        if g_mask is not None:
+            np.multiply(G[t], g_mask[t], out=j)
+        else:
+            j[...] = G[t]
+        c = Cs[q]
+        np.multiply(Cs[p], f, out=c)
+        np.multiply(i, j, out=tmp)
+        c += tmp
+        if ln:
+            _ln_forward_rows(c, gamma[4], beta[4], XHc[t], RSc[t])
+        np.tanh(c, out=TC[t])
+        np.multiply(TC[t], o, out=Hs[q])
+        if active is not None:
+            inactive = ~active[t]
+            np.copyto(Hs[q], Hs[p], where=inactive)
+            np.copyto(c, Cs[p], where=inactive)
+    y = Hs[1:] if d == 0 else Hs[:-1]
+    if active is not None:
+        y = y * active
+    h_n = Hs[T * (1 - d)]
+    c_n = Cs[T * (1 - d)]
+    ln_cache = (XH, RS, XHc, RSc, gamma) if ln else None
+    cache = (x, kernel, bias is not None, Hs, Cs, TC, G, A, g_mask, ln_cache, reverse, active)
+    return (y, h_n, c_n), cache
+
+
+def backward(
+    dout: tuple[np.ndarray | None, np.ndarray | None, np.ndarray | None], cache: LNLSTMCache
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray | None, np.ndarray | None,
+           np.ndarray | None]:
+    """Backpropagate ``(dy, dh_n, dc_n)``; returns ``(dx, dh0, dc0, dkernel, dbias, dgamma, dbeta)``."""
+    dy, dh_n, dc_n = dout
+    x, kernel, has_bias, Hs, Cs, TC, G, A, g_mask, ln_cache, reverse, active = cache
+    T, B, D = x.shape
+    H = kernel.shape[1] // 4
+    dt = x.dtype
+    K_h = kernel[D:]
+    order, d = _prev_cur(T, reverse)
+    order = order[::-1]
+    C_prev = Cs[:-1] if d == 0 else Cs[1:]
+    H_prev = Hs[:-1] if d == 0 else Hs[1:]
+    A4 = A.reshape(T, B, 4, H)
+    i, gm, f, o = A4[:, :, 0], A4[:, :, 1], A4[:, :, 2], A4[:, :, 3]  # gm = g after the mask
+    ln = ln_cache is not None
+    if ln:
+        XH, RS, XHc, RSc, gamma = ln_cache
+    # Step-independent factors.
+    K = np.multiply(TC, TC)
+    np.subtract(1.0, K, out=K)
+    K *= o  # dh -> dc
+    Q = np.subtract(1.0, o)
+    Q *= o
+    Q *= TC  # dh -> da^o
+    P = np.empty((T, B, 3, H), dtype=dt)  # dc~ -> [da^i, da^j, da^f]
+    np.subtract(1.0, i, out=P[:, :, 0])
+    P[:, :, 0] *= i
+    P[:, :, 0] *= gm
+    np.multiply(G, G, out=P[:, :, 1])
+    np.subtract(1.0, P[:, :, 1], out=P[:, :, 1])
+    P[:, :, 1] *= i
+    if g_mask is not None:
+        P[:, :, 1] *= g_mask
+    np.subtract(1.0, f, out=P[:, :, 2])
+    P[:, :, 2] *= f
+    P[:, :, 2] *= C_prev
+
+    dAhat = np.empty((T, B, 4, H), dtype=dt)  # gradients of the (normalised) gate pre-activations
+    dA = np.empty((T, B, 4 * H), dtype=dt) if ln else dAhat.reshape(T, B, 4 * H)
+    DH = np.empty((T, B, H), dtype=dt)
+    DC = np.empty((T, B, H), dtype=dt)
+    dh_next = np.zeros((B, H), dtype=dt) if dh_n is None else np.array(dh_n, dtype=dt)
+    dc_next = np.zeros((B, H), dtype=dt) if dc_n is None else np.array(dc_n, dtype=dt)
+    K_hT = np.ascontiguousarray(K_h.T)
+    for t in order:
+        dh = DH[t]
+        if dy is None:
+            dh[...] = dh_next
+        elif active is None:
+            np.add(dy[t], dh_next, out=dh)
+        else:
+            np.multiply(dy[t], active[t], out=dh)
+            dh += dh_next
+        dc = DC[t]
+        np.multiply(dh, K[t], out=dc)
+        dc += dc_next
+        dct = _ln_backward_rows(dc, XHc[t], RSc[t], gamma[4]) if ln else dc  # d c~
+        np.multiply(dct[:, None, :], P[t], out=dAhat[t, :, 0:3])
+        np.multiply(dh, Q[t], out=dAhat[t, :, 3])
+        dc_prev = dct * f[t]
+        if ln:
+            dA[t] = _ln_backward_rows(dAhat[t], XH[t], RS[t], gamma[:4]).reshape(B, 4 * H)
+        if active is not None:
+            inactive = ~active[t]
+            np.copyto(dc_prev, dc_next, where=inactive)
+            np.copyto(dA[t], 0.0, where=inactive)
+            np.copyto(dAhat[t], 0.0, where=inactive[:, :, None])
+        dc_next = dc_prev
+        dh_next = np.matmul(dA[t], K_hT)
+        if active is not None:
+            np.copyto(dh_next, dh, where=inactive)
+
+    dA2 = dA.reshape(T * B, 4 * H)
+    dx = np.matmul(dA2, kernel[:D].T).reshape(T, B, D)
+    dkernel = np.empty_like(kernel)
+    np.matmul(x.reshape(T * B, D).T, dA2, out=dkernel[:D])
+    np.matmul(H_prev.reshape(T * B, H).T, dA2, out=dkernel[D:])
+    dbias = dA2.sum(axis=0) if has_bias else None
+    if ln:
+        dgamma = np.empty((5, H), dtype=dt)
+        dbeta = np.empty((5, H), dtype=dt)
+        dgamma[:4] = np.einsum("tbkh,tbkh->kh", dAhat, XH)
+        dbeta[:4] = dAhat.sum(axis=(0, 1))
+        # the state LN's upstream gradient is dc (before its LN backward): recompute per step is avoided by
+        # keeping DC, the gradient w.r.t. the normalised state.
+        dgamma[4] = np.einsum("tbh,tbh->h", DC * (active if active is not None else 1), XHc)
+        dbeta[4] = (DC * (active if active is not None else 1)).sum(axis=(0, 1))
+    else:
+        dgamma = dbeta = None
+    return dx, dh_next, dc_next, dkernel, dbias, dgamma, dbeta
+
+
+def forward_intermediates(cache: LNLSTMCache) -> dict[str, np.ndarray]:
+    """Named forward intermediates of a cached forward pass (time-ordered views)."""
+    x, kernel, has_bias, Hs, Cs, TC, G, A, g_mask, ln_cache, reverse, active = cache
+    T, B, _ = x.shape
+    H = kernel.shape[1] // 4
+    d = 1 if reverse else 0
+    A4 = A.reshape(T, B, 4, H)
+    return {
+        "x": x,
+        "h_prev": Hs[d : T + d],
+        "c_prev": Cs[d : T + d],
+        "i": A4[:, :, 0],
+        "g": A4[:, :, 1],
+        "f": A4[:, :, 2],
+        "o": A4[:, :, 3],
+        "c": Cs[1 - d : T + 1 - d],
+        "tanh_c": TC,
+        "h": Hs[1 - d : T + 1 - d],
+    }
