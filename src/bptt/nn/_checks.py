@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import numbers
 from typing import Any
 
@@ -14,7 +15,7 @@ def as_dtype(dtype: Any, where: str) -> np.dtype:
     """Normalise ``dtype`` (``np.float32``, ``"float64"``, ...) and require float32 or float64."""
     try:
         dt = np.dtype(dtype)
-    except TypeError as exc:
+    except (TypeError, ValueError) as exc:
         raise TypeError(f"{where}: dtype must be float32 or float64, got {dtype!r}") from exc
     if dt not in FLOAT_DTYPES:
         raise TypeError(f"{where}: dtype must be float32 or float64, got {dt}")
@@ -28,6 +29,8 @@ def as_rng(rng: Any, where: str) -> np.random.Generator:
     if isinstance(rng, np.random.Generator):
         return rng
     if isinstance(rng, numbers.Integral) and not isinstance(rng, bool):
+        if rng < 0:
+            raise ValueError(f"{where}: rng seed must be a non-negative int, got {rng}")
         return np.random.default_rng(int(rng))
     raise TypeError(f"{where}: rng must be None, an int seed or a numpy.random.Generator, got {type(rng).__name__}")
 
@@ -51,33 +54,107 @@ def probability(value: Any, name: str, where: str, *, allow_one: bool = False) -
     return value
 
 
-def float_array(x: Any, name: str, where: str, dtype: np.dtype) -> np.ndarray:
-    """Require a NumPy array (or array-like) of exactly the module's float dtype."""
-    if not isinstance(x, np.ndarray):
-        if hasattr(x, "detach") and hasattr(x, "numpy"):
-            raise TypeError(f"{where}: {name} must be a numpy.ndarray, got a torch tensor (use .numpy())")
-        try:
-            x = np.asarray(x)
-        except Exception as exc:  # noqa: BLE001
-            raise TypeError(f"{where}: {name} must be a numpy.ndarray, got {type(x).__name__}") from exc
+def is_torch_tensor(x: Any) -> bool:
+    return type(x).__module__.split(".")[0] == "torch" and hasattr(x, "detach") and hasattr(x, "numpy")
+
+
+def contains_torch_tensor(x: Any) -> bool:
+    """Whether ``x`` is, or a (nested) list/tuple holding, a torch tensor."""
+    if is_torch_tensor(x):
+        return True
+    if isinstance(x, (list, tuple)):
+        return any(contains_torch_tensor(e) for e in x)
+    return False
+
+
+def as_array(x: Any, name: str, where: str, expected: str = "a numpy.ndarray") -> np.ndarray:
+    """``np.asarray``, with failures (torch tensors, ``None``, ragged or non-numeric input) reported clearly.
+
+    ``expected`` describes what was wanted (used in the messages). Torch tensors are refused (explicitly
+    convert with ``.numpy()``), so no silent device/grad/dtype conversion happens behind the caller's back.
+    """
+    if isinstance(x, np.ndarray):
         if x.dtype == object:
-            raise TypeError(f"{where}: {name} must be a numeric array, got a ragged/object sequence")
+            raise TypeError(f"{where}: {name} must be {expected}, got an array of dtype object")
+        return x
+    if is_torch_tensor(x):
+        raise TypeError(f"{where}: {name} must be {expected}, got a torch tensor (use .numpy())")
+    if contains_torch_tensor(x):
+        raise TypeError(
+            f"{where}: {name} must be {expected}, got a {type(x).__name__} containing torch tensors "
+            "(convert with .numpy() first)"
+        )
+    if x is None:
+        raise TypeError(f"{where}: {name} must be {expected}, got None")
+    try:
+        arr = np.asarray(x)
+    except ValueError as exc:  # inhomogeneous nested sequence
+        raise ValueError(
+            f"{where}: {name} must be {expected} with a regular (rectangular) shape, "
+            f"got a ragged {type(x).__name__}"
+        ) from exc
+    except Exception as exc:  # noqa: BLE001 - re-raised with the argument named
+        raise TypeError(f"{where}: {name} must be {expected}, got {type(x).__name__}") from exc
+    if arr.dtype == object:
+        raise TypeError(f"{where}: {name} must be {expected}, got {type(x).__name__} (not a numeric array)")
+    return arr
+
+
+def float_array(x: Any, name: str, where: str, dtype: np.dtype) -> np.ndarray:
+    """Require a NumPy array (or a nested list of numbers) of exactly the module's float dtype.
+
+    Python lists of numbers take the module's dtype; NumPy arrays must already have it (no silent casts).
+    """
+    if not isinstance(x, np.ndarray):
+        x = as_array(x, name, where, f"a numpy.ndarray of dtype {dtype}")
         if np.issubdtype(x.dtype, np.floating) or np.issubdtype(x.dtype, np.integer):
-            if np.issubdtype(x.dtype, np.integer) or x.dtype != dtype:
-                x = x.astype(dtype)  # python lists of numbers: take the module's dtype
+            x = x.astype(dtype)  # python lists of numbers: take the module's dtype
     if x.dtype != dtype:
         raise TypeError(f"{where}: {name} must have dtype {dtype} (the module's dtype), got {x.dtype}")
     return x
 
 
+def describe_pair(value: Any) -> str:
+    """How to name the actual value where a 2-tuple was expected."""
+    if isinstance(value, (tuple, list)):
+        return f"a {type(value).__name__} of length {len(value)}"
+    return type(value).__name__
+
+
+def boolean(value: Any, name: str, where: str) -> bool:
+    if not isinstance(value, (bool, np.bool_)):
+        raise TypeError(f"{where}: {name} must be a bool, got {type(value).__name__} {value!r}")
+    return bool(value)
+
+
+def finite_float(value: Any, name: str, where: str) -> float:
+    if isinstance(value, bool) or not isinstance(value, numbers.Real):
+        raise TypeError(f"{where}: {name} must be a float, got {type(value).__name__} {value!r}")
+    if not math.isfinite(value):
+        raise ValueError(f"{where}: {name} must be finite, got {value}")
+    return float(value)
+
+
+def choice(value: Any, options: tuple[str, ...], name: str, where: str) -> str:
+    allowed = ", ".join(repr(o) for o in options)
+    if not isinstance(value, str):
+        got = f"{type(value).__name__} {value!r}"
+        raise TypeError(f"{where}: {name} must be a str, one of {allowed}, got {got}")
+    if value not in options:
+        raise ValueError(f"{where}: {name} must be one of {allowed}, got {value!r}")
+    return value
+
+
 def shape_str(shape: tuple) -> str:
-    return "(" + ", ".join(str(s) for s in shape) + ")"
+    """``(2, 3)``, ``(2,)``, ``()``: Python's tuple notation (``None`` axes shown as ``*``)."""
+    items = ["*" if s is None else str(s) for s in shape]
+    return "(" + ", ".join(items) + ("," if len(items) == 1 else "") + ")"
 
 
 def expect_shape(x: np.ndarray, expected: tuple, name: str, where: str, note: str = "") -> None:
     """``expected`` may contain ``None`` for free axes."""
     ok = x.ndim == len(expected) and all(e is None or e == s for e, s in zip(expected, x.shape))
     if not ok:
-        exp = "(" + ", ".join("*" if e is None else str(e) for e in expected) + ")"
+        exp = shape_str(expected)
         extra = f" ({note})" if note else ""
         raise ValueError(f"{where}: {name} must have shape {exp}{extra}, got {shape_str(x.shape)}")

@@ -27,6 +27,7 @@ class Linear(Module):
         where = "Linear"
         self.in_features = C.positive_int(in_features, "in_features", where)
         self.out_features = C.positive_int(out_features, "out_features", where)
+        bias = C.boolean(bias, "bias", where)
         self.dtype = C.as_dtype(dtype, where)
         gen = C.as_rng(rng, where)
         k = 1.0 / math.sqrt(self.in_features)
@@ -46,10 +47,11 @@ class Linear(Module):
         return y
 
     def backward(self, dy: np.ndarray) -> np.ndarray:
-        cache = self._pop()
+        cache = self._peek()
         x = cache[0]
         dy = C.float_array(dy, "dy", "Linear.backward", self.dtype)
         C.expect_shape(dy, x.shape[:-1] + (self.out_features,), "dy", "Linear.backward", "the output's shape")
+        self._pop()
         dx, dW, db = F.linear.backward(dy, cache)
         self.weight.grad += dW
         if self.bias is not None:
@@ -81,9 +83,12 @@ class Embedding(Module):
         self.embedding_dim = C.positive_int(embedding_dim, "embedding_dim", where)
         self.dtype = C.as_dtype(dtype, where)
         if padding_idx is not None:
-            if not isinstance(padding_idx, numbers.Integral) or not (
-                -self.num_embeddings <= padding_idx < self.num_embeddings
-            ):
+            if isinstance(padding_idx, bool) or not isinstance(padding_idx, numbers.Integral):
+                raise TypeError(
+                    f"{where}: padding_idx must be None or an int in [-{self.num_embeddings}, "
+                    f"{self.num_embeddings}), got {type(padding_idx).__name__} {padding_idx!r}"
+                )
+            if not -self.num_embeddings <= padding_idx < self.num_embeddings:
                 raise ValueError(
                     f"{where}: padding_idx must be an int in [-{self.num_embeddings}, {self.num_embeddings}), "
                     f"got {padding_idx!r}"
@@ -98,7 +103,7 @@ class Embedding(Module):
 
     def forward(self, ids: np.ndarray) -> np.ndarray:
         where = "Embedding.forward"
-        ids = np.asarray(ids)
+        ids = C.as_array(ids, "ids", where, "an integer array")
         if not np.issubdtype(ids.dtype, np.integer):
             raise TypeError(f"{where}: ids must be an integer array, got dtype {ids.dtype}")
         if ids.size and (ids.min() < 0 or ids.max() >= self.num_embeddings):
@@ -112,9 +117,10 @@ class Embedding(Module):
         return e
 
     def backward(self, de: np.ndarray) -> None:
-        cache = self._pop()
+        cache = self._peek()
         de = C.float_array(de, "de", "Embedding.backward", self.dtype)
         C.expect_shape(de, cache[0].shape + (self.embedding_dim,), "de", "Embedding.backward", "the output's shape")
+        self._pop()
         self.weight.grad += F.embedding.backward(de, cache)
         return None
 
@@ -132,17 +138,21 @@ class Dropout(Module):
         self.rng = C.as_rng(rng, "Dropout")
 
     def forward(self, x: np.ndarray) -> np.ndarray:
-        x = np.asarray(x)
+        x = C.as_array(x, "x", "Dropout.forward", "a float array")
         if not np.issubdtype(x.dtype, np.floating):
             raise TypeError(f"Dropout.forward: x must be a float array, got dtype {x.dtype}")
         y, cache = F.dropout.forward(x, self.p, self.rng, self.training)
-        self._save((cache, x.shape))
+        self._save((cache, x.shape, x.dtype))
         return y
 
     def backward(self, dy: np.ndarray) -> np.ndarray:
-        cache, shape = self._pop()
-        dy = np.asarray(dy)
-        C.expect_shape(dy, shape, "dy", "Dropout.backward", "the output's shape")
+        where = "Dropout.backward"
+        cache, shape, dtype = self._peek()
+        dy = C.as_array(dy, "dy", where, f"a float array of dtype {dtype}")
+        if dy.dtype != dtype:
+            raise TypeError(f"{where}: dy must have dtype {dtype} (the input's dtype), got {dy.dtype}")
+        C.expect_shape(dy, shape, "dy", where, "the output's shape")
+        self._pop()
         return F.dropout.backward(dy, cache)
 
     def extra_repr(self) -> str:
@@ -159,17 +169,16 @@ class CrossEntropyLoss(Module):
 
     def __init__(self, ignore_index: int = -100, reduction: str = "mean") -> None:
         super().__init__()
-        if not isinstance(ignore_index, numbers.Integral):
-            raise TypeError(f"CrossEntropyLoss: ignore_index must be an int, got {ignore_index!r}")
-        if reduction not in ("mean", "sum", "none"):
-            raise ValueError(f"CrossEntropyLoss: reduction must be 'mean', 'sum' or 'none', got {reduction!r}")
+        if isinstance(ignore_index, bool) or not isinstance(ignore_index, numbers.Integral):
+            got = f"{type(ignore_index).__name__} {ignore_index!r}"
+            raise TypeError(f"CrossEntropyLoss: ignore_index must be an int, got {got}")
         self.ignore_index = int(ignore_index)
-        self.reduction = reduction
+        self.reduction = C.choice(reduction, ("mean", "sum", "none"), "reduction", "CrossEntropyLoss")
 
     def forward(self, logits: np.ndarray, target: np.ndarray) -> Any:
         where = "CrossEntropyLoss.forward"
-        logits = np.asarray(logits)
-        target = np.asarray(target)
+        logits = C.as_array(logits, "logits", where, "a float array")
+        target = C.as_array(target, "target", where, "an integer array of class indices")
         if not np.issubdtype(logits.dtype, np.floating):
             raise TypeError(f"{where}: logits must be a float array, got dtype {logits.dtype}")
         if not np.issubdtype(target.dtype, np.integer):
@@ -180,6 +189,9 @@ class CrossEntropyLoss(Module):
         x = logits[None] if unbatched else logits
         y = target[None] if unbatched else target
         n_classes = x.shape[1]
+        if n_classes == 0:
+            raise ValueError(f"{where}: logits must have at least one class (C >= 1), got shape "
+                             f"{C.shape_str(logits.shape)}")
         expected = (x.shape[0],) + x.shape[2:]
         if y.shape != expected:
             exp = "()" if unbatched else C.shape_str(expected)
@@ -200,14 +212,22 @@ class CrossEntropyLoss(Module):
         return loss[()]
 
     def backward(self, dloss: Any = 1.0) -> np.ndarray:
-        cache, shape, unbatched = self._pop()
-        dloss = np.asarray(dloss, dtype=cache[0].dtype)
+        where = "CrossEntropyLoss.backward"
+        cache, shape, unbatched = self._peek()
+        dloss = C.as_array(dloss, "dloss", where, "a float scalar or array")
+        if not (np.issubdtype(dloss.dtype, np.floating) or np.issubdtype(dloss.dtype, np.integer)):
+            raise TypeError(f"{where}: dloss must be a float scalar or array, got dtype {dloss.dtype}")
+        dloss = dloss.astype(cache[0].dtype, copy=False)
         if self.reduction == "none":
             exp = shape[:1] + shape[2:] if not unbatched else ()
-            C.expect_shape(dloss, exp, "dloss", "CrossEntropyLoss.backward", "the loss's shape")
+            C.expect_shape(dloss, exp, "dloss", where, "the loss's shape")
             dloss = dloss.reshape(-1)
         elif dloss.ndim != 0:
-            raise ValueError(f"CrossEntropyLoss.backward: dloss must be a scalar, got shape {dloss.shape}")
+            raise ValueError(
+                f"{where}: dloss must be a scalar (reduction={self.reduction!r}), "
+                f"got shape {C.shape_str(dloss.shape)}"
+            )
+        self._pop()
         dx = F.cross_entropy.backward(dloss, cache)
         if unbatched:
             return dx[0]

@@ -65,14 +65,21 @@ class Parameter:
         return f"Parameter(shape={self.data.shape}, dtype={self.data.dtype})"
 
 
-def _to_numpy(value: Any, key: str) -> np.ndarray:
-    """Accept NumPy arrays and anything array-like (a detached torch tensor's ``.numpy()`` included)."""
+def _to_numpy(value: Any, key: str, where: str) -> np.ndarray:
+    """Accept NumPy arrays and anything array-like (a torch tensor, possibly requiring grad, included)."""
     if hasattr(value, "detach") and hasattr(value, "cpu"):  # a torch tensor, possibly requiring grad
         value = value.detach().cpu().numpy()
     try:
-        return np.asarray(value)
+        arr = np.asarray(value)
     except Exception as exc:  # noqa: BLE001 - re-raised with the key named
-        raise TypeError(f"load_state_dict: state_dict[{key!r}] is not array-like ({type(value).__name__})") from exc
+        raise TypeError(
+            f"{where}: state_dict[{key!r}] must be a numeric array, "
+            f"got {type(value).__name__} (not array-like)"
+        ) from exc
+    if not (np.issubdtype(arr.dtype, np.floating) or np.issubdtype(arr.dtype, np.integer)):
+        what = f"{type(value).__name__}" if arr.dtype == object else f"dtype {arr.dtype}"
+        raise TypeError(f"{where}: state_dict[{key!r}] must be a numeric (float or int) array, got {what}")
+    return arr
 
 
 class Module:
@@ -119,13 +126,20 @@ class Module:
         if _GRAD_ENABLED.get():
             self._caches.append(cache)
 
-    def _pop(self) -> Any:
+    def _peek(self) -> Any:
+        """The cache ``backward`` will consume, without consuming it (validate the gradients first, then
+        ``_pop``: a rejected call leaves the cache in place so a corrected call can still succeed)."""
         if not self._caches:
             raise RuntimeError(
                 f"{type(self).__name__}.backward: no forward pass to differentiate "
                 "(call the module first, outside no_grad(); each backward consumes one forward call)"
             )
-        return self._caches.pop()
+        return self._caches[-1]
+
+    def _pop(self) -> Any:
+        cache = self._peek()
+        self._caches.pop()
+        return cache
 
     def clear_caches(self) -> None:
         """Drop every stored forward cache of this module and its children."""
@@ -182,11 +196,12 @@ class Module:
         Raises ``ValueError`` naming missing, unexpected or misshaped keys; with ``strict=False`` missing and
         unexpected keys are allowed (shapes must still match).
         """
+        where = f"{type(self).__name__}.load_state_dict"
         if not isinstance(state_dict, Mapping):
-            raise TypeError(
-                f"{type(self).__name__}.load_state_dict: state_dict must be a mapping of name -> array, "
-                f"got {type(state_dict).__name__}"
-            )
+            got = type(state_dict).__name__
+            raise TypeError(f"{where}: state_dict must be a mapping of name -> array, got {got}")
+        if not isinstance(strict, (bool, np.bool_)):
+            raise TypeError(f"{where}: strict must be a bool, got {type(strict).__name__} {strict!r}")
         own = OrderedDict(self.named_parameters())
         missing = [k for k in own if k not in state_dict]
         unexpected = [k for k in state_dict if k not in own]
@@ -196,21 +211,14 @@ class Module:
                 parts.append(f"missing keys {missing}")
             if unexpected:
                 parts.append(f"unexpected keys {unexpected}")
-            raise ValueError(f"{type(self).__name__}.load_state_dict: " + "; ".join(parts))
+            raise ValueError(f"{where}: " + "; ".join(parts))
         arrays = {}
         for k, p in own.items():
             if k not in state_dict:
                 continue
-            v = _to_numpy(state_dict[k], k)
+            v = _to_numpy(state_dict[k], k, where)
             if v.shape != p.shape:
-                raise ValueError(
-                    f"{type(self).__name__}.load_state_dict: state_dict[{k!r}] must have shape {p.shape}, "
-                    f"got {v.shape}"
-                )
-            if not (np.issubdtype(v.dtype, np.floating) or np.issubdtype(v.dtype, np.integer)):
-                raise TypeError(
-                    f"{type(self).__name__}.load_state_dict: state_dict[{k!r}] must be numeric, got dtype {v.dtype}"
-                )
+                raise ValueError(f"{where}: state_dict[{k!r}] must have shape {p.shape}, got {v.shape}")
             arrays[k] = v
         for k, v in arrays.items():  # validate everything before changing anything
             own[k].data[...] = v

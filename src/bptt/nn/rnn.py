@@ -18,7 +18,6 @@ Call contract::
 from __future__ import annotations
 
 import math
-import numbers
 from typing import Any
 
 import numpy as np
@@ -30,16 +29,21 @@ from .module import Module, Parameter
 _GATES = {"LSTM": 4, "GRU": 3, "RNN_TANH": 1, "RNN_RELU": 1}
 
 
-def _check_lengths(lengths: Any, T: int, B: int, where: str) -> np.ndarray | None:
+def _check_lengths(lengths: Any, T: int, B: int, where: str, note: str = "") -> np.ndarray | None:
     if lengths is None:
         return None
-    arr = np.asarray(lengths)
+    arr = C.as_array(lengths, "lengths", where, f"an integer array of shape ({B},)")
     if not np.issubdtype(arr.dtype, np.integer):
         raise TypeError(f"{where}: lengths must be an integer array of shape ({B},), got dtype {arr.dtype}")
     if arr.shape != (B,):
-        raise ValueError(f"{where}: lengths must have shape ({B},) (one length per sequence), got {arr.shape}")
+        raise ValueError(
+            f"{where}: lengths must have shape ({B},) (one length per sequence{note}), "
+            f"got {C.shape_str(arr.shape)}"
+        )
     if arr.size and (arr.min() < 1 or arr.max() > T):
-        raise ValueError(f"{where}: lengths must be in [1, {T}] (T={T}), got min {arr.min()} and max {arr.max()}")
+        raise ValueError(
+            f"{where}: lengths must be in [1, {T}] (T={T}), got min {int(arr.min())} and max {int(arr.max())}"
+        )
     if arr.size and arr.min() == T:
         return None  # every sequence is full length: plain (faster) path, identical result
     return arr.astype(np.int64)
@@ -70,16 +74,11 @@ class RNNBase(Module):
         self.input_size = C.positive_int(input_size, "input_size", name)
         self.hidden_size = C.positive_int(hidden_size, "hidden_size", name)
         self.num_layers = C.positive_int(num_layers, "num_layers", name)
-        for flag, value in (("bias", bias), ("batch_first", batch_first), ("bidirectional", bidirectional)):
-            if not isinstance(value, (bool, np.bool_)):
-                raise TypeError(f"{name}: {flag} must be a bool, got {value!r}")
-        self.bias = bool(bias)
-        self.batch_first = bool(batch_first)
-        self.bidirectional = bool(bidirectional)
+        self.bias = C.boolean(bias, "bias", name)
+        self.batch_first = C.boolean(batch_first, "batch_first", name)
+        self.bidirectional = C.boolean(bidirectional, "bidirectional", name)
         self.dropout = C.probability(dropout, "dropout", name)
-        if not isinstance(forget_bias, numbers.Real) or isinstance(forget_bias, bool) or not math.isfinite(forget_bias):
-            raise TypeError(f"{name}: forget_bias must be a finite float, got {forget_bias!r}")
-        self.forget_bias = float(forget_bias)
+        self.forget_bias = C.finite_float(forget_bias, "forget_bias", name)
         self.dtype = C.as_dtype(dtype, name)
         gen = C.as_rng(rng, name)
         self._dropout_rng = np.random.default_rng(gen.integers(2**63))
@@ -117,9 +116,13 @@ class RNNBase(Module):
 
     def _check_state(self, s: Any, name: str, B: int | None, where: str) -> np.ndarray:
         s = C.float_array(s, name, where, self.dtype)
-        C.expect_shape(s, self._state_shape(B), name, where,
-                       "num_layers * num_directions, batch, hidden_size" if B is not None
-                       else "num_layers * num_directions, hidden_size for unbatched input")
+        if B is None:
+            note = "num_layers * num_directions, hidden_size for unbatched input"
+        else:
+            note = "num_layers * num_directions, batch, hidden_size"
+            if self.batch_first:
+                note += "; batch is x.shape[0] since batch_first=True"
+        C.expect_shape(s, self._state_shape(B), name, where, note)
         return s if B is not None else s[:, None, :]
 
     def _layer_forward(self, inp, h0, c0, params, reverse, lengths):
@@ -149,12 +152,12 @@ class RNNBase(Module):
     def forward(self, x: np.ndarray, hx: Any = None, lengths: Any = None) -> tuple[np.ndarray, Any]:
         where = f"{self._name}.forward"
         x = C.float_array(x, "x", where, self.dtype)
-        if x.ndim not in (2, 3):
-            layout = "(B, T, input_size)" if self.batch_first else "(T, B, input_size)"
-            raise ValueError(f"{where}: x must be 3-D {layout} or 2-D (T, input_size), got shape {C.shape_str(x.shape)}")
-        if x.shape[-1] != self.input_size:
+        if x.ndim not in (2, 3) or x.shape[-1] != self.input_size:
+            D = self.input_size
+            layout = f"(B, T, {D})" if self.batch_first else f"(T, B, {D})"
             raise ValueError(
-                f"{where}: x must have last dimension input_size={self.input_size}, got shape {C.shape_str(x.shape)}"
+                f"{where}: x must have shape {layout} or unbatched (T, {D}) (input_size={D}"
+                f"{', batch_first=True' if self.batch_first else ''}), got {C.shape_str(x.shape)}"
             )
         unbatched = x.ndim == 2
         if unbatched:
@@ -165,7 +168,10 @@ class RNNBase(Module):
             xt = x
         T, B, _ = xt.shape
         if T == 0 or B == 0:
-            raise ValueError(f"{where}: x must have at least one time step and one sequence, got shape {x.shape}")
+            raise ValueError(
+                f"{where}: x must have at least one time step and one sequence (T >= 1, B >= 1), "
+                f"got shape {C.shape_str(x.shape)}"
+            )
         xt = np.ascontiguousarray(xt)
         Bs = None if unbatched else B
         if hx is None:
@@ -173,7 +179,7 @@ class RNNBase(Module):
             c0 = h0.copy() if self._is_lstm else None
         elif self._is_lstm:
             if not (isinstance(hx, (tuple, list)) and len(hx) == 2):
-                raise TypeError(f"{where}: hx must be a tuple (h0, c0) for LSTM, got {type(hx).__name__}")
+                raise TypeError(f"{where}: hx must be a tuple (h0, c0) for LSTM, got {C.describe_pair(hx)}")
             h0 = self._check_state(hx[0], "h0", Bs, where)
             c0 = self._check_state(hx[1], "c0", Bs, where)
         else:
@@ -181,7 +187,8 @@ class RNNBase(Module):
                 raise TypeError(f"{where}: hx must be a single array h0 for {self._name}, got a {type(hx).__name__}")
             h0 = self._check_state(hx, "h0", Bs, where)
             c0 = None
-        lens = _check_lengths(lengths, T, B, where)
+        lens = _check_lengths(lengths, T, B, where, "; batch is x.shape[0] since batch_first=True"
+                              if self.batch_first and not unbatched else "")
 
         H = self.hidden_size
         nd = self.num_directions
@@ -223,7 +230,7 @@ class RNNBase(Module):
     # ------------------------------------------------------------------ backward
     def _backward(self, dout: Any, dh_n: Any, dc_n: Any) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:
         where = f"{self._name}.backward"
-        caches, unbatched, T, B = self._pop()
+        caches, unbatched, T, B = self._peek()
         H = self.hidden_size
         nd = self.num_directions
         if dout is not None:
@@ -237,6 +244,7 @@ class RNNBase(Module):
         Bs = None if unbatched else B
         dh_n = None if dh_n is None else self._check_state(dh_n, "dh_n", Bs, where)
         dc_n = None if dc_n is None else self._check_state(dc_n, "dc_n", Bs, where)
+        self._pop()  # validated: now consume the forward cache
         dh0 = np.empty((self.num_layers * nd, B, H), dtype=self.dtype)
         dc0 = np.empty_like(dh0) if self._is_lstm else None
         dlayer = dout
@@ -335,7 +343,7 @@ class LSTM(RNNBase):
         elif isinstance(dhx, (tuple, list)) and len(dhx) == 2:
             dh_n, dc_n = dhx
         else:
-            raise TypeError(f"LSTM.backward: the second argument must be a tuple (dh_n, dc_n), got {type(dhx).__name__}")
+            raise TypeError(f"LSTM.backward: dhx must be a tuple (dh_n, dc_n), got {C.describe_pair(dhx)}")
         dx, dh0, dc0 = self._backward(dout, dh_n, dc_n)
         return dx, (dh0, dc0)
 
@@ -387,8 +395,7 @@ class RNN(RNNBase):
         dtype: Any = np.float32,
         rng: Any = None,
     ) -> None:
-        if nonlinearity not in ("tanh", "relu"):
-            raise ValueError(f"RNN: nonlinearity must be 'tanh' or 'relu', got {nonlinearity!r}")
+        C.choice(nonlinearity, ("tanh", "relu"), "nonlinearity", "RNN")
         super().__init__(
             "RNN_TANH" if nonlinearity == "tanh" else "RNN_RELU",
             input_size, hidden_size, num_layers, bias, batch_first, dropout, bidirectional, dtype=dtype, rng=rng,
@@ -416,9 +423,7 @@ class _CellBase(Module):
         self._name = name
         self.input_size = C.positive_int(input_size, "input_size", name)
         self.hidden_size = C.positive_int(hidden_size, "hidden_size", name)
-        if not isinstance(bias, (bool, np.bool_)):
-            raise TypeError(f"{name}: bias must be a bool, got {bias!r}")
-        self.bias = bool(bias)
+        self.bias = C.boolean(bias, "bias", name)
         self.dtype = C.as_dtype(dtype, name)
         gen = C.as_rng(rng, name)
         G, H = self._gates * self.hidden_size, self.hidden_size
@@ -455,6 +460,9 @@ class _CellBase(Module):
                 f"(input_size={self.input_size}), got {C.shape_str(x.shape)}"
             )
         unbatched = x.ndim == 1
+        if not unbatched and x.shape[0] == 0:
+            raise ValueError(f"{where}: x must have at least one sequence (B >= 1),"
+                             f" got shape {C.shape_str(x.shape)}")
         return (x[None] if unbatched else x), unbatched
 
     def _check_h(self, h: Any, name: str, B: int, unbatched: bool, where: str) -> np.ndarray:
@@ -475,7 +483,7 @@ class LSTMCell(_CellBase):
     def __init__(self, input_size: int, hidden_size: int, bias: bool = True, *, forget_bias: float = 0.0,
                  dtype: Any = np.float32, rng: Any = None) -> None:
         super().__init__("LSTMCell", input_size, hidden_size, bias, dtype, rng)
-        self.forget_bias = float(forget_bias)
+        self.forget_bias = C.finite_float(forget_bias, "forget_bias", "LSTMCell")
 
     def forward(self, x: np.ndarray, hx: tuple[np.ndarray, np.ndarray] | None = None) -> tuple[np.ndarray, np.ndarray]:
         where = "LSTMCell.forward"
@@ -486,7 +494,7 @@ class LSTMCell(_CellBase):
             c0 = h0.copy()
         else:
             if not (isinstance(hx, (tuple, list)) and len(hx) == 2):
-                raise TypeError(f"{where}: hx must be a tuple (h0, c0), got {type(hx).__name__}")
+                raise TypeError(f"{where}: hx must be a tuple (h0, c0), got {C.describe_pair(hx)}")
             h0 = self._check_h(hx[0], "h0", B, unbatched, where)
             c0 = self._check_h(hx[1], "c0", B, unbatched, where)
         (_, h1, c1), cache = F.lstm.forward(x[None], h0, c0, *self._params(), forget_bias=self.forget_bias)
@@ -496,10 +504,11 @@ class LSTMCell(_CellBase):
 
     def backward(self, dh1: np.ndarray | None, dc1: np.ndarray | None = None) -> tuple[np.ndarray, tuple]:
         where = "LSTMCell.backward"
-        cache, unbatched = self._pop()
+        cache, unbatched = self._peek()
         B = cache[0].shape[1]
         dh1 = None if dh1 is None else self._check_h(dh1, "dh1", B, unbatched, where)
         dc1 = None if dc1 is None else self._check_h(dc1, "dc1", B, unbatched, where)
+        self._pop()
         dx, dh0, dc0, *grads = F.lstm.backward((None, dh1, dc1), cache)
         self._accumulate(*grads)
         dx = dx[0]
@@ -527,6 +536,9 @@ class GRUCell(_CellBase):
         where = f"{self._name}.forward"
         x, unbatched = self._check_input(x)
         B = x.shape[0]
+        if isinstance(hx, (tuple, list)):
+            got = type(hx).__name__
+            raise TypeError(f"{where}: hx must be a single array h0 for {self._name}, got a {got}")
         h0 = np.zeros((B, self.hidden_size), dtype=self.dtype) if hx is None else self._check_h(
             hx, "h0", B, unbatched, where
         )
@@ -537,9 +549,10 @@ class GRUCell(_CellBase):
 
     def backward(self, dh1: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         where = f"{self._name}.backward"
-        cache, unbatched = self._pop()
+        cache, unbatched = self._peek()
         B = cache[0].shape[1]
         dh1 = self._check_h(dh1, "dh1", B, unbatched, where)
+        self._pop()
         dx, dh0, *grads = self._step_backward(dh1, cache)
         self._accumulate(*grads)
         dx = dx[0]
@@ -553,8 +566,7 @@ class RNNCell(GRUCell):
 
     def __init__(self, input_size: int, hidden_size: int, bias: bool = True, nonlinearity: str = "tanh", *,
                  dtype: Any = np.float32, rng: Any = None) -> None:
-        if nonlinearity not in ("tanh", "relu"):
-            raise ValueError(f"RNNCell: nonlinearity must be 'tanh' or 'relu', got {nonlinearity!r}")
+        C.choice(nonlinearity, ("tanh", "relu"), "nonlinearity", "RNNCell")
         _CellBase.__init__(self, "RNNCell", input_size, hidden_size, bias, dtype, rng)
         self.nonlinearity = nonlinearity
 
