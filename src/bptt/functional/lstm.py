@@ -77,6 +77,7 @@ def forward(
     W_hh: np.ndarray,
     b_ih: np.ndarray | None = None,
     b_hh: np.ndarray | None = None,
+    W_hr: np.ndarray | None = None,
     *,
     forget_bias: float = 0.0,
     reverse: bool = False,
@@ -84,11 +85,12 @@ def forward(
 ) -> tuple[tuple[np.ndarray, np.ndarray, np.ndarray], LSTMCache]:
     """Run the layer over the whole sequence.
 
-    Returns ``((y, h_n, c_n), cache)`` with ``y`` of shape ``(T, B, H)`` (time order, also for
-    ``reverse``), ``h_n`` and ``c_n`` of shape ``(B, H)``.
+    Returns ``((y, h_n, c_n), cache)`` with ``y`` of shape ``(T, B, H)`` (``(T, B, P)`` with a projection;
+    time order, also for ``reverse``), ``h_n`` of shape ``(B, H)`` (or ``(B, P)``) and ``c_n`` ``(B, H)``.
     """
     T, B, D = x.shape
-    H = W_hh.shape[1]
+    H = W_hh.shape[0] // 4
+    P = H if W_hr is None else W_hr.shape[0]
     dt = x.dtype
     # Scale the sigmoid rows (i, f and o) by 1/2 so one tanh gives all four gates.
     scale = np.full((4 * H, 1), 0.5, dtype=dt)
@@ -106,9 +108,11 @@ def forward(
     # A: pre-activations, then (in place) activations [i, f, g, o] for all steps.
     A = np.matmul(x.reshape(T * B, D), W_ih_s.T).reshape(T, B, 4 * H)
     A += b_s
-    Hs = np.empty((T + 1, B, H), dtype=dt)
+    Hs = np.empty((T + 1, B, P), dtype=dt)
     Cs = np.empty((T + 1, B, H), dtype=dt)
     TC = np.empty((T, B, H), dtype=dt)  # tanh(c_t)
+    HR = None if W_hr is None else np.empty((T, B, H), dtype=dt)  # o * tanh(c) before the projection
+    W_hrT = None if W_hr is None else np.ascontiguousarray(W_hr.T)
     order, d = _prev_cur(T, reverse)
     Hs[T * d] = h0
     Cs[T * d] = c0
@@ -132,7 +136,11 @@ def forward(
         np.multiply(a[:, :H], a[:, 2 * H : 3 * H], out=ig)
         c += ig
         np.tanh(c, out=TC[t])
-        np.multiply(o, TC[t], out=Hs[q])
+        if HR is None:
+            np.multiply(o, TC[t], out=Hs[q])
+        else:
+            np.multiply(o, TC[t], out=HR[t])
+            np.matmul(HR[t], W_hrT, out=Hs[q])  # h_t = (o * tanh c) W_hr^T
         if active is not None:
             inactive = ~active[t]
             np.copyto(Hs[q], Hs[p], where=inactive)
@@ -142,7 +150,7 @@ def forward(
         y = y * active
     h_n = Hs[T * (1 - d)]
     c_n = Cs[T * (1 - d)]
-    cache = (x, W_ih, W_hh, b_ih is not None, Hs, Cs, TC, A, reverse, active)
+    cache = (x, W_ih, W_hh, b_ih is not None, Hs, Cs, TC, A, reverse, active, W_hr, HR)
     return (y, h_n, c_n), cache
 
 
@@ -154,14 +162,18 @@ def _active_mask(lengths: np.ndarray, T: int) -> np.ndarray:
 def backward(
     dout: tuple[np.ndarray | None, np.ndarray | None, np.ndarray | None], cache: LSTMCache
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray | None, np.ndarray | None]:
-    """Backpropagate ``dout = (dy, dh_n, dc_n)`` (any of them may be ``None`` for zero).
+    r"""Backpropagate ``dout = (dy, dh_n, dc_n)`` (any of them may be ``None`` for zero).
 
-    Returns ``(dx, dh0, dc0, dW_ih, dW_hh, db_ih, db_hh)`` (the bias gradients are ``None`` without biases).
+    Returns ``(dx, dh0, dc0, dW_ih, dW_hh, db_ih, db_hh)`` (the bias gradients are ``None`` without biases),
+    followed by ``dW_hr`` when the forward pass had a projection. With a projection
+    :math:`h_t = r_t W_{hr}^\top`, :math:`r_t = o_t \odot \tanh c_t`, each step first maps the carried
+    gradient back, :math:`dr = dh\, W_{hr}`, and :math:`dW_{hr} = \sum_t dh_t^\top r_t`.
     """
     dy, dh_n, dc_n = dout
-    x, W_ih, W_hh, has_bias, Hs, Cs, TC, A, reverse, active = cache
+    x, W_ih, W_hh, has_bias, Hs, Cs, TC, A, reverse, active, W_hr, HR = cache
     T, B, D = x.shape
-    H = W_hh.shape[1]
+    H = W_hh.shape[0] // 4
+    P = Hs.shape[2]
     dt = x.dtype
     order, d = _prev_cur(T, reverse)
     order = order[::-1]
@@ -171,15 +183,15 @@ def backward(
     i, f, g, o = A4[:, :, 0], A4[:, :, 1], A4[:, :, 2], A4[:, :, 3]
 
     # Step-independent factors, for all T at once.
-    # P[:, :, 0] = g i (1-i),  P[:, :, 1] = c_prev f (1-f),  P[:, :, 2] = i (1-g^2)   (multiply dc)
-    P = np.empty((T, B, 3, H), dtype=dt)
-    np.subtract(1.0, A4[:, :, 0:2], out=P[:, :, 0:2])
-    P[:, :, 0:2] *= A4[:, :, 0:2]
-    P[:, :, 0] *= g
-    P[:, :, 1] *= C_prev
-    np.multiply(g, g, out=P[:, :, 2])
-    np.subtract(1.0, P[:, :, 2], out=P[:, :, 2])
-    P[:, :, 2] *= i
+    # Pf[:, :, 0] = g i (1-i),  Pf[:, :, 1] = c_prev f (1-f),  Pf[:, :, 2] = i (1-g^2)   (multiply dc)
+    Pf = np.empty((T, B, 3, H), dtype=dt)
+    np.subtract(1.0, A4[:, :, 0:2], out=Pf[:, :, 0:2])
+    Pf[:, :, 0:2] *= A4[:, :, 0:2]
+    Pf[:, :, 0] *= g
+    Pf[:, :, 1] *= C_prev
+    np.multiply(g, g, out=Pf[:, :, 2])
+    np.subtract(1.0, Pf[:, :, 2], out=Pf[:, :, 2])
+    Pf[:, :, 2] *= i
     # Q = tanh(c) o (1-o)  (multiplies dh to give da^o);  K = o (1 - tanh^2 c)  (dh -> dc)
     K = np.multiply(TC, TC)
     np.subtract(1.0, K, out=K)
@@ -190,9 +202,10 @@ def backward(
 
     dA = np.empty((T, B, 4 * H), dtype=dt)
     dA4 = dA.reshape(T, B, 4, H)
-    DH = np.empty((T, B, H), dtype=dt)
+    DH = np.empty((T, B, P), dtype=dt)
     DC = np.empty((T, B, H), dtype=dt)
-    dh_next = np.zeros((B, H), dtype=dt) if dh_n is None else np.array(dh_n, dtype=dt)
+    dr = None if W_hr is None else np.empty((B, H), dtype=dt)
+    dh_next = np.zeros((B, P), dtype=dt) if dh_n is None else np.array(dh_n, dtype=dt)
     dc_next = np.zeros((B, H), dtype=dt) if dc_n is None else np.array(dc_n, dtype=dt)
     dc_prev = np.empty((B, H), dtype=dt)
     W_hh_T = W_hh  # dh_next = da @ W_hh
@@ -205,11 +218,16 @@ def backward(
         else:
             np.multiply(dy[t], active[t], out=dh)
             dh += dh_next
+        if dr is None:
+            dho = dh
+        else:
+            dho = dr
+            np.matmul(dh, W_hr, out=dr)
         dc = DC[t]
-        np.multiply(dh, K[t], out=dc)
+        np.multiply(dho, K[t], out=dc)
         dc += dc_next
-        np.multiply(dc[:, None, :], P[t], out=dA4[t, :, 0:3])
-        np.multiply(dh, Q[t], out=dA4[t, :, 3])
+        np.multiply(dc[:, None, :], Pf[t], out=dA4[t, :, 0:3])
+        np.multiply(dho, Q[t], out=dA4[t, :, 3])
         np.multiply(dc, f[t], out=dc_prev)
         if active is not None:
             inactive = ~active[t]
@@ -223,20 +241,24 @@ def backward(
     dA2 = dA.reshape(T * B, 4 * H)
     dx = np.matmul(dA2, W_ih).reshape(T, B, D)
     dW_ih = np.matmul(dA2.T, x.reshape(T * B, D))
-    dW_hh = np.matmul(dA2.T, H_prev.reshape(T * B, H))
+    dW_hh = np.matmul(dA2.T, H_prev.reshape(T * B, P))
     if has_bias:
         db_ih = dA2.sum(axis=0)
         db_hh = db_ih.copy()
     else:
         db_ih = db_hh = None
-    return dx, dh_next, dc_next, dW_ih, dW_hh, db_ih, db_hh
+    if W_hr is None:
+        return dx, dh_next, dc_next, dW_ih, dW_hh, db_ih, db_hh
+    DHm = DH if active is None else DH * active
+    dW_hr = np.matmul(DHm.reshape(T * B, P).T, HR.reshape(T * B, H))
+    return dx, dh_next, dc_next, dW_ih, dW_hh, db_ih, db_hh, dW_hr
 
 
 def forward_intermediates(cache: LSTMCache) -> dict[str, np.ndarray]:
     """Named forward intermediates of a cached forward pass (views, time-ordered), for inspection."""
-    x, W_ih, W_hh, has_bias, Hs, Cs, TC, A, reverse, active = cache
+    x, W_ih, W_hh, has_bias, Hs, Cs, TC, A, reverse, active, W_hr, HR = cache
     T, B, _ = x.shape
-    H = W_hh.shape[1]
+    H = W_hh.shape[0] // 4
     d = 1 if reverse else 0
     A4 = A.reshape(T, B, 4, H)
     return {
@@ -250,4 +272,5 @@ def forward_intermediates(cache: LSTMCache) -> dict[str, np.ndarray]:
         "c": Cs[1 - d : T + 1 - d],
         "tanh_c": TC,
         "h": Hs[1 - d : T + 1 - d],
+        **({} if HR is None else {"r": HR}),
     }

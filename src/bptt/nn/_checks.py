@@ -35,6 +35,14 @@ def as_rng(rng: Any, where: str) -> np.random.Generator:
     raise TypeError(f"{where}: rng must be None, an int seed or a numpy.random.Generator, got {type(rng).__name__}")
 
 
+def nonnegative_int(value: Any, name: str, where: str) -> int:
+    if isinstance(value, bool) or not isinstance(value, numbers.Integral):
+        raise TypeError(f"{where}: {name} must be an int, got {type(value).__name__} {value!r}")
+    if value < 0:
+        raise ValueError(f"{where}: {name} must be >= 0, got {value}")
+    return int(value)
+
+
 def positive_int(value: Any, name: str, where: str) -> int:
     if isinstance(value, bool) or not isinstance(value, numbers.Integral):
         raise TypeError(f"{where}: {name} must be an int, got {type(value).__name__} {value!r}")

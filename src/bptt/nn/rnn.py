@@ -66,9 +66,10 @@ class RNNBase(Module):
         dtype: Any = np.float32,
         rng: Any = None,
         forget_bias: float = 0.0,
+        proj_size: int | None = None,
     ) -> None:
         super().__init__()
-        name = {"LSTM": "LSTM", "GRU": "GRU"}.get(mode, "RNN")
+        name = {"LSTM": "LSTM", "GRU": "GRU", "LNLSTM": "LayerNormLSTM"}.get(mode, "RNN")
         self._name = name
         self.mode = mode
         self.input_size = C.positive_int(input_size, "input_size", name)
@@ -83,53 +84,76 @@ class RNNBase(Module):
         gen = C.as_rng(rng, name)
         self._dropout_rng = np.random.default_rng(gen.integers(2**63))
         self.num_directions = 2 if self.bidirectional else 1
-        G = _GATES[mode] * self.hidden_size
-        H = self.hidden_size
-        k = 1.0 / math.sqrt(H)
-        self._layer_params: list[list[tuple[Parameter, ...]]] = []
+        self.proj_size = 0 if proj_size is None else C.nonnegative_int(proj_size, "proj_size", name)
+        if self.proj_size:
+            if mode != "LSTM":
+                raise ValueError(f"{name}: proj_size is only supported by LSTM, got proj_size={self.proj_size}")
+            if self.proj_size >= self.hidden_size:
+                raise ValueError(
+                    f"{name}: proj_size must be smaller than hidden_size={self.hidden_size}, got {self.proj_size}"
+                )
+        self._layer_params: list[list[tuple[Parameter | None, ...]]] = []
         for layer in range(self.num_layers):
-            in_size = self.input_size if layer == 0 else H * self.num_directions
+            in_size = self.input_size if layer == 0 else self.output_size * self.num_directions
             row = []
             for direction in range(self.num_directions):
                 sfx = f"_l{layer}" + ("_reverse" if direction else "")
-                shapes = [("weight_ih", (G, in_size)), ("weight_hh", (G, H))]
-                if self.bias:
-                    shapes += [("bias_ih", (G,)), ("bias_hh", (G,))]
-                ps = []
-                for pname, shape in shapes:
-                    p = Parameter(gen.uniform(-k, k, shape).astype(self.dtype))
-                    setattr(self, pname + sfx, p)
-                    ps.append(p)
-                if not self.bias:
-                    ps += [None, None]
-                row.append(tuple(ps))
+                row.append(self._make_params(sfx, in_size, gen))
             self._layer_params.append(row)
+
+    def _make_params(self, sfx: str, in_size: int, gen: np.random.Generator) -> tuple[Parameter | None, ...]:
+        """Create and register one layer-direction's parameters in PyTorch's order; return them in the
+        order the functional op takes them."""
+        G = _GATES[self.mode] * self.hidden_size
+        H, P = self.hidden_size, self.output_size
+        k = 1.0 / math.sqrt(H)
+        shapes = [("weight_ih", (G, in_size)), ("weight_hh", (G, P))]
+        if self.bias:
+            shapes += [("bias_ih", (G,)), ("bias_hh", (G,))]
+        if self.proj_size:
+            shapes += [("weight_hr", (P, H))]
+        made = {}
+        for pname, shape in shapes:
+            made[pname] = Parameter(gen.uniform(-k, k, shape).astype(self.dtype))
+            setattr(self, pname + sfx, made[pname])
+        ps = (made["weight_ih"], made["weight_hh"], made.get("bias_ih"), made.get("bias_hh"))
+        return ps + ((made["weight_hr"],) if self.proj_size else ())
 
     # ------------------------------------------------------------------ helpers
     @property
     def _is_lstm(self) -> bool:
-        return self.mode == "LSTM"
+        """Whether the state is a pair ``(h, c)``."""
+        return self.mode in ("LSTM", "LNLSTM")
 
-    def _state_shape(self, B: int | None) -> tuple:
+    @property
+    def output_size(self) -> int:
+        """Size of ``h`` (and of each direction's output): ``proj_size`` if set, else ``hidden_size``."""
+        return self.proj_size or self.hidden_size
+
+    def _state_shape(self, B: int | None, size: int) -> tuple:
         n = self.num_layers * self.num_directions
-        return (n, self.hidden_size) if B is None else (n, B, self.hidden_size)
+        return (n, size) if B is None else (n, B, size)
 
     def _check_state(self, s: Any, name: str, B: int | None, where: str) -> np.ndarray:
         s = C.float_array(s, name, where, self.dtype)
+        is_h = name.lstrip("d").startswith("h")
+        size = self.output_size if is_h else self.hidden_size
+        size_name = "proj_size" if (is_h and self.proj_size) else "hidden_size"
         if B is None:
-            note = "num_layers * num_directions, hidden_size for unbatched input"
+            note = f"num_layers * num_directions, {size_name} for unbatched input"
         else:
-            note = "num_layers * num_directions, batch, hidden_size"
+            note = f"num_layers * num_directions, batch, {size_name}"
             if self.batch_first:
                 note += "; batch is x.shape[0] since batch_first=True"
-        C.expect_shape(s, self._state_shape(B), name, where, note)
+        C.expect_shape(s, self._state_shape(B, size), name, where, note)
         return s if B is not None else s[:, None, :]
 
-    def _layer_forward(self, inp, h0, c0, params, reverse, lengths):
-        W_ih, W_hh, b_ih, b_hh = (None if p is None else p.data for p in params)
+    def _layer_forward(self, inp, h0, c0, params, reverse, lengths, mask=None):
+        W_ih, W_hh, b_ih, b_hh, *W_hr = (None if p is None else p.data for p in params)
         if self._is_lstm:
             (y, h_n, c_n), cache = F.lstm.forward(
-                inp, h0, c0, W_ih, W_hh, b_ih, b_hh, forget_bias=self.forget_bias, reverse=reverse, lengths=lengths
+                inp, h0, c0, W_ih, W_hh, b_ih, b_hh, *W_hr,
+                forget_bias=self.forget_bias, reverse=reverse, lengths=lengths,
             )
             return y, h_n, c_n, cache
         if self.mode == "GRU":
@@ -142,11 +166,13 @@ class RNNBase(Module):
         return y, h_n, None, cache
 
     def _layer_backward(self, dy, dh_n, dc_n, cache):
+        """Return ``(dx, dh0, dc0, grads)`` with ``grads`` aligned with the layer's parameter tuple."""
         if self._is_lstm:
-            return F.lstm.backward((dy, dh_n, dc_n), cache)
+            dx, dh0, dc0, *grads = F.lstm.backward((dy, dh_n, dc_n), cache)
+            return dx, dh0, dc0, grads
         mod = F.gru if self.mode == "GRU" else F.rnn
-        dx, dh0, dW_ih, dW_hh, db_ih, db_hh = mod.backward((dy, dh_n), cache)
-        return dx, dh0, None, dW_ih, dW_hh, db_ih, db_hh
+        dx, dh0, *grads = mod.backward((dy, dh_n), cache)
+        return dx, dh0, None, grads
 
     # ------------------------------------------------------------------ forward
     def forward(self, x: np.ndarray, hx: Any = None, lengths: Any = None) -> tuple[np.ndarray, Any]:
@@ -175,8 +201,9 @@ class RNNBase(Module):
         xt = np.ascontiguousarray(xt)
         Bs = None if unbatched else B
         if hx is None:
-            h0 = np.zeros((self.num_layers * self.num_directions, B, self.hidden_size), dtype=self.dtype)
-            c0 = h0.copy() if self._is_lstm else None
+            n = self.num_layers * self.num_directions
+            h0 = np.zeros((n, B, self.output_size), dtype=self.dtype)
+            c0 = np.zeros((n, B, self.hidden_size), dtype=self.dtype) if self._is_lstm else None
         elif self._is_lstm:
             if not (isinstance(hx, (tuple, list)) and len(hx) == 2):
                 raise TypeError(f"{where}: hx must be a tuple (h0, c0) for LSTM, got {C.describe_pair(hx)}")
@@ -190,19 +217,20 @@ class RNNBase(Module):
         lens = _check_lengths(lengths, T, B, where, "; batch is x.shape[0] since batch_first=True"
                               if self.batch_first and not unbatched else "")
 
-        H = self.hidden_size
         nd = self.num_directions
         inp = xt
         caches = []
-        h_n = np.empty((self.num_layers * nd, B, H), dtype=self.dtype)
-        c_n = np.empty_like(h_n) if self._is_lstm else None
+        h_n = np.empty((self.num_layers * nd, B, self.output_size), dtype=self.dtype)
+        c_n = np.empty((self.num_layers * nd, B, self.hidden_size), dtype=self.dtype) if self._is_lstm else None
+        masks = self._dropout_masks(T, B) if self.training else None
         for layer in range(self.num_layers):
             outs = []
             layer_caches = []
             for d in range(nd):
                 idx = layer * nd + d
                 y, hn, cn, cache = self._layer_forward(
-                    inp, h0[idx], None if c0 is None else c0[idx], self._layer_params[layer][d], d == 1, lens
+                    inp, h0[idx], None if c0 is None else c0[idx], self._layer_params[layer][d], d == 1, lens,
+                    **({} if masks is None else {"mask": masks[idx]}),
                 )
                 h_n[idx] = hn
                 if cn is not None:
@@ -231,7 +259,7 @@ class RNNBase(Module):
     def _backward(self, dout: Any, dh_n: Any, dc_n: Any) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:
         where = f"{self._name}.backward"
         caches, unbatched, T, B = self._peek()
-        H = self.hidden_size
+        H = self.output_size
         nd = self.num_directions
         if dout is not None:
             dout = C.float_array(dout, "dout", where, self.dtype)
@@ -246,7 +274,7 @@ class RNNBase(Module):
         dc_n = None if dc_n is None else self._check_state(dc_n, "dc_n", Bs, where)
         self._pop()  # validated: now consume the forward cache
         dh0 = np.empty((self.num_layers * nd, B, H), dtype=self.dtype)
-        dc0 = np.empty_like(dh0) if self._is_lstm else None
+        dc0 = np.empty((self.num_layers * nd, B, self.hidden_size), dtype=self.dtype) if self._is_lstm else None
         dlayer = dout
         for layer in range(self.num_layers - 1, -1, -1):
             layer_caches, drop_cache = caches[layer]
@@ -256,18 +284,15 @@ class RNNBase(Module):
             for d in range(nd):
                 idx = layer * nd + d
                 dy = None if dlayer is None else (dlayer[:, :, d * H : (d + 1) * H] if nd == 2 else dlayer)
-                dx, dh0_, dc0_, dW_ih, dW_hh, db_ih, db_hh = self._layer_backward(
+                dx, dh0_, dc0_, grads = self._layer_backward(
                     dy,
                     None if dh_n is None else dh_n[idx],
                     None if dc_n is None else dc_n[idx],
                     layer_caches[d],
                 )
-                W_ih, W_hh, b_ih, b_hh = self._layer_params[layer][d]
-                W_ih.grad += dW_ih
-                W_hh.grad += dW_hh
-                if b_ih is not None:
-                    b_ih.grad += db_ih
-                    b_hh.grad += db_hh
+                for param, grad in zip(self._layer_params[layer][d], grads):
+                    if param is not None:
+                        param.grad += grad
                 dh0[idx] = dh0_
                 if dc0 is not None:
                     dc0[idx] = dc0_
@@ -285,6 +310,10 @@ class RNNBase(Module):
             dx = np.ascontiguousarray(dx.transpose(1, 0, 2))
         return dx, dh0, dc0
 
+    def _dropout_masks(self, T: int, B: int) -> list[np.ndarray] | None:
+        """Per layer-direction masks for recurrent dropout (none for PyTorch's layers)."""
+        return None
+
     def extra_repr(self) -> str:
         s = f"{self.input_size}, {self.hidden_size}"
         if self.num_layers != 1:
@@ -297,6 +326,8 @@ class RNNBase(Module):
             s += f", dropout={self.dropout}"
         if self.bidirectional:
             s += ", bidirectional=True"
+        if self.proj_size:
+            s += f", proj_size={self.proj_size}"
         if self.dtype != np.float32:
             s += f", dtype={self.dtype}"
         return s
@@ -319,6 +350,7 @@ class LSTM(RNNBase):
         batch_first: bool = False,
         dropout: float = 0.0,
         bidirectional: bool = False,
+        proj_size: int = 0,
         *,
         forget_bias: float = 0.0,
         dtype: Any = np.float32,
@@ -326,7 +358,7 @@ class LSTM(RNNBase):
     ) -> None:
         super().__init__(
             "LSTM", input_size, hidden_size, num_layers, bias, batch_first, dropout, bidirectional,
-            dtype=dtype, rng=rng, forget_bias=forget_bias,
+            dtype=dtype, rng=rng, forget_bias=forget_bias, proj_size=proj_size,
         )
 
     def forward(  # type: ignore[override]
