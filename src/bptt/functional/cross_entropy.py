@@ -12,7 +12,7 @@ Its gradient is the famous "softmax minus one-hot" (seed 000's eq. 3):
 .. math::  \frac{\partial L}{\partial x_{nk}} = \frac{1}{M}\big(p_{nk} - [k = y_n]\big)\,[y_n \ne \mathrm{ignore}]
 
 ``reduction`` may be ``"mean"`` (above), ``"sum"`` (no :math:`1/M`) or ``"none"`` (the per-row losses, 0 for
-ignored rows). When every target is ignored, the mean is NaN, as in PyTorch.
+ignored rows). When every target is ignored, the mean is NaN and its gradient 0, as in PyTorch.
 """
 
 from __future__ import annotations
@@ -53,7 +53,7 @@ def backward(dloss: np.ndarray | float, cache: tuple) -> np.ndarray:
     dx *= keep[:, None]
     dloss = np.asarray(dloss, dtype=p.dtype)
     if reduction == "mean":
-        dx *= dloss / M if M else np.nan
+        dx *= dloss / M if M else 0.0  # no kept rows: the gradient is 0 (PyTorch), the loss NaN
     elif reduction == "sum":
         dx *= dloss
     else:

@@ -29,7 +29,7 @@ def backward(de: np.ndarray, cache: tuple) -> np.ndarray:
     flat = ids.reshape(-1)
     de2 = de.reshape(-1, D)
     if padding_idx is not None:
-        keep = flat != padding_idx
+        keep = flat != padding_idx % V  # a negative padding_idx counts from the end, as in PyTorch
         flat, de2 = flat[keep], de2[keep]
     dE = np.zeros(shape, dtype=dtype)
     np.add.at(dE, flat, de2)

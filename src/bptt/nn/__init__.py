@@ -7,7 +7,7 @@ adds into each ``Parameter.grad``.
 from . import utils
 from .layers import CrossEntropyLoss, Dropout, Embedding, Linear
 from .module import Module, Parameter, is_grad_enabled, no_grad
-from .rnn import GRU, LSTM, RNN, GRUCell, LSTMCell, RNNCell, RNNBase
+from .rnn import GRU, LSTM, RNN, GRUCell, LayerNormLSTM, LSTMCell, RNNBase, RNNCell
 
 __all__ = [
     "GRU",
@@ -16,6 +16,7 @@ __all__ = [
     "CrossEntropyLoss",
     "Dropout",
     "Embedding",
+    "LayerNormLSTM",
     "GRUCell",
     "LSTMCell",
     "Linear",

@@ -256,6 +256,28 @@ class RNNBase(Module):
         return out, h_n
 
     # ------------------------------------------------------------------ backward
+    def backward(self, dout: np.ndarray | None, dhx: Any = None) -> tuple[np.ndarray, Any]:
+        """Backpropagate the last forward call; add into every ``Parameter.grad``.
+
+        LSTM-like layers: ``dx, (dh0, dc0) = m.backward(dout, (dh_n, dc_n))``; GRU/RNN:
+        ``dx, dh0 = m.backward(dout, dh_n)``. The state gradients are optional (``None`` means zeros), and so
+        is ``dout`` (``None``: only the final states feed the loss).
+        """
+        where = f"{self._name}.backward"
+        if not self._is_lstm:
+            if isinstance(dhx, (tuple, list)):
+                raise TypeError(f"{where}: dh_n must be a single array for {self._name}, got a {type(dhx).__name__}")
+            dx, dh0, _ = self._backward(dout, dhx, None)
+            return dx, dh0
+        if dhx is None:
+            dh_n = dc_n = None
+        elif isinstance(dhx, (tuple, list)) and len(dhx) == 2:
+            dh_n, dc_n = dhx
+        else:
+            raise TypeError(f"{where}: dhx must be a tuple (dh_n, dc_n), got {C.describe_pair(dhx)}")
+        dx, dh0, dc0 = self._backward(dout, dh_n, dc_n)
+        return dx, (dh0, dc0)
+
     def _backward(self, dout: Any, dh_n: Any, dc_n: Any) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:
         where = f"{self._name}.backward"
         caches, unbatched, T, B = self._peek()
@@ -361,24 +383,6 @@ class LSTM(RNNBase):
             dtype=dtype, rng=rng, forget_bias=forget_bias, proj_size=proj_size,
         )
 
-    def forward(  # type: ignore[override]
-        self, x: np.ndarray, hx: tuple[np.ndarray, np.ndarray] | None = None, lengths: Any = None
-    ) -> tuple[np.ndarray, tuple[np.ndarray, np.ndarray]]:
-        return super().forward(x, hx, lengths)
-
-    def backward(  # type: ignore[override]
-        self, dout: np.ndarray | None, dhx: tuple[np.ndarray | None, np.ndarray | None] | None = None
-    ) -> tuple[np.ndarray, tuple[np.ndarray, np.ndarray]]:
-        """Return ``dx, (dh0, dc0)`` given ``dout`` and optionally ``(dh_n, dc_n)`` (``None`` = zeros)."""
-        if dhx is None:
-            dh_n = dc_n = None
-        elif isinstance(dhx, (tuple, list)) and len(dhx) == 2:
-            dh_n, dc_n = dhx
-        else:
-            raise TypeError(f"LSTM.backward: dhx must be a tuple (dh_n, dc_n), got {C.describe_pair(dhx)}")
-        dx, dh0, dc0 = self._backward(dout, dh_n, dc_n)
-        return dx, (dh0, dc0)
-
     def extra_repr(self) -> str:
         s = super().extra_repr()
         return s + (f", forget_bias={self.forget_bias}" if self.forget_bias else "")
@@ -404,11 +408,6 @@ class GRU(RNNBase):
             "GRU", input_size, hidden_size, num_layers, bias, batch_first, dropout, bidirectional, dtype=dtype, rng=rng
         )
 
-    def backward(self, dout: np.ndarray | None, dh_n: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:  # type: ignore[override]
-        """Return ``dx, dh0`` given ``dout`` and optionally ``dh_n``."""
-        dx, dh0, _ = self._backward(dout, dh_n, None)
-        return dx, dh0
-
 
 class RNN(RNNBase):
     """Multi-layer Elman RNN, PyTorch's ``torch.nn.RNN`` (``nonlinearity`` ``'tanh'`` or ``'relu'``)."""
@@ -433,11 +432,6 @@ class RNN(RNNBase):
             input_size, hidden_size, num_layers, bias, batch_first, dropout, bidirectional, dtype=dtype, rng=rng,
         )
         self.nonlinearity = nonlinearity
-
-    def backward(self, dout: np.ndarray | None, dh_n: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:  # type: ignore[override]
-        """Return ``dx, dh0`` given ``dout`` and optionally ``dh_n``."""
-        dx, dh0, _ = self._backward(dout, dh_n, None)
-        return dx, dh0
 
     def extra_repr(self) -> str:
         s = super().extra_repr()
@@ -607,3 +601,122 @@ class RNNCell(GRUCell):
 
     def _step_backward(self, dh1, cache):
         return F.rnn.backward((None, dh1), cache)
+
+
+# ---------------------------------------------------------------------------------------------- layer norm
+_LN_SCOPES = ("input", "transform", "forget", "output", "state")
+
+
+class LayerNormLSTM(RNNBase):
+    r"""TensorFlow 1's ``tf.contrib.rnn.LayerNormBasicLSTMCell`` as a multi-layer, optionally bidirectional layer.
+
+    Per step (see :mod:`bptt.functional.ln_lstm` for the derivatives)::
+
+        [i, j, f, o] = split([x, h] @ kernel (+ bias only when layer_norm=False))
+        i, j, f, o   = LN_input(i), LN_transform(j), LN_forget(f), LN_output(o)     (when layer_norm)
+        g  = tanh(j)                (recurrent dropout on g when dropout_keep_prob < 1, training mode only)
+        c' = c * sigmoid(f + forget_bias) + sigmoid(i) * g
+        c' = LN_state(c')           (when layer_norm: the normalised value is the new state)
+        h' = tanh(c') * sigmoid(o)
+
+    with ``LN(v) = (v - mean) / sqrt(var + 1e-12) * gamma + beta`` over the ``H`` units (population variance,
+    TensorFlow's hard-coded epsilon). Parameters per layer ``k`` and direction (``_reverse`` suffix):
+    ``kernel_l{k}`` ``(in + H, 4H)`` with TensorFlow's column blocks ``i, j, f, o``; ``bias_l{k}`` ``(4H,)`` only
+    when ``layer_norm=False`` (and ``bias=True``); ``{input,transform,forget,output,state}_{gamma,beta}_l{k}``
+    ``(H,)`` only when ``layer_norm=True``, initialised to ``norm_gain`` and ``norm_shift``. The kernel and
+    bias are initialised Glorot-uniform, the default of TensorFlow 1's ``get_variable`` that the cell uses.
+    Stacking and bidirectional layout follow :class:`LSTM` (PyTorch's interleaved stacking); ``dropout``
+    (default 0) is PyTorch-style dropout between layers. Same call/backward contract as :class:`LSTM`,
+    including ``lengths``.
+    """
+
+    def __init__(
+        self,
+        input_size: int,
+        hidden_size: int,
+        num_layers: int = 1,
+        bias: bool = True,
+        batch_first: bool = False,
+        bidirectional: bool = False,
+        forget_bias: float = 1.0,
+        layer_norm: bool = True,
+        norm_gain: float = 1.0,
+        norm_shift: float = 0.0,
+        dropout_keep_prob: float = 1.0,
+        *,
+        dropout: float = 0.0,
+        dtype: Any = np.float32,
+        rng: Any = None,
+    ) -> None:
+        Module.__init__(self)  # so the settings below exist before RNNBase creates the parameters
+        where = "LayerNormLSTM"
+        self.layer_norm = C.boolean(layer_norm, "layer_norm", where)
+        self.norm_gain = C.finite_float(norm_gain, "norm_gain", where)
+        self.norm_shift = C.finite_float(norm_shift, "norm_shift", where)
+        keep = C.finite_float(dropout_keep_prob, "dropout_keep_prob", where)
+        if not 0.0 < keep <= 1.0:
+            raise ValueError(f"{where}: dropout_keep_prob must be in (0, 1], got {keep}")
+        self.dropout_keep_prob = keep
+        super().__init__(
+            "LNLSTM", input_size, hidden_size, num_layers, bias, batch_first, dropout, bidirectional,
+            dtype=dtype, rng=rng, forget_bias=forget_bias,
+        )
+
+    def _make_params(self, sfx: str, in_size: int, gen: np.random.Generator) -> tuple[Parameter | None, ...]:
+        H = self.hidden_size
+        limit = math.sqrt(6.0 / (in_size + H + 4 * H))
+        kernel = Parameter(gen.uniform(-limit, limit, (in_size + H, 4 * H)).astype(self.dtype))
+        setattr(self, "kernel" + sfx, kernel)
+        bias = None
+        if self.bias and not self.layer_norm:
+            b_limit = math.sqrt(6.0 / (8 * H))
+            bias = Parameter(gen.uniform(-b_limit, b_limit, 4 * H).astype(self.dtype))
+            setattr(self, "bias" + sfx, bias)
+        if not self.layer_norm:
+            return (kernel, bias)
+        gammas, betas = [], []
+        for scope in _LN_SCOPES:
+            g = Parameter(np.full(H, self.norm_gain, dtype=self.dtype))
+            b = Parameter(np.full(H, self.norm_shift, dtype=self.dtype))
+            setattr(self, f"{scope}_gamma{sfx}", g)
+            setattr(self, f"{scope}_beta{sfx}", b)
+            gammas.append(g)
+            betas.append(b)
+        return (kernel, bias, *gammas, *betas)
+
+    def _layer_forward(self, inp, h0, c0, params, reverse, lengths, mask=None):
+        kernel, bias = params[0].data, (None if params[1] is None else params[1].data)
+        gamma = beta = None
+        if self.layer_norm:
+            gamma = np.stack([p.data for p in params[2:7]])
+            beta = np.stack([p.data for p in params[7:12]])
+        (y, h_n, c_n), cache = F.ln_lstm.forward(
+            inp, h0, c0, kernel, bias, gamma, beta,
+            forget_bias=self.forget_bias, g_mask=mask, reverse=reverse, lengths=lengths,
+        )
+        return y, h_n, c_n, cache
+
+    def _layer_backward(self, dy, dh_n, dc_n, cache):
+        dx, dh0, dc0, dkernel, dbias, dgamma, dbeta = F.ln_lstm.backward((dy, dh_n, dc_n), cache)
+        grads = [dkernel, dbias]
+        if self.layer_norm:
+            grads += list(dgamma) + list(dbeta)
+        return dx, dh0, dc0, grads
+
+    def _dropout_masks(self, T: int, B: int) -> list[np.ndarray] | None:
+        keep = self.dropout_keep_prob
+        if keep >= 1.0:
+            return None
+        H = self.hidden_size
+        n = self.num_layers * self.num_directions
+        scale = self.dtype.type(1.0 / keep)
+        return [(self._dropout_rng.random((T, B, H)) < keep).astype(self.dtype) * scale for _ in range(n)]
+
+    def extra_repr(self) -> str:
+        s = super().extra_repr()
+        s += f", forget_bias={self.forget_bias}"
+        if not self.layer_norm:
+            s += ", layer_norm=False"
+        if self.dropout_keep_prob < 1.0:
+            s += f", dropout_keep_prob={self.dropout_keep_prob}"
+        return s

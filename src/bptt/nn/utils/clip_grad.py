@@ -16,7 +16,7 @@ from collections.abc import Iterable
 
 import numpy as np
 
-from .module import Parameter
+from ..module import Parameter
 
 
 def _as_params(parameters: Parameter | Iterable[Parameter], where: str) -> list[Parameter]:
