@@ -1,0 +1,185 @@
+r"""Recurrent language models: tokens -> (one-hot | embedding) -> recurrent stack -> linear -> softmax.
+
+For input ids :math:`x_{t,b}` and targets :math:`y_{t,b}` (the next tokens), the loss is the cross-entropy
+averaged over all :math:`T \cdot B` tokens (seed 001's "cross-entropy averaged over time", batched):
+
+.. math::  L = \frac{1}{TB} \sum_{t,b} -\log \mathrm{softmax}(W_y h_{t,b} + b_y)_{y_{t,b}}
+
+``forward`` returns the logits and the final recurrent state (carry it into the next chunk for truncated
+BPTT); ``backward(dlogits)`` backpropagates into every parameter and drops the gradient with respect to the
+initial state (the chunk boundary "detaches" it).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from ..nn import GRU, LSTM, RNN, Embedding, Linear, Module, no_grad
+from ..nn import _checks as C
+
+CELLS = ("lstm", "gru", "rnn", "lnlstm")
+
+
+def _make_rnn(cell: str, input_size: int, hidden_size: int, num_layers: int, dropout: float, dtype: Any,
+              rng: np.random.Generator) -> Module:
+    if cell == "lstm":
+        return LSTM(input_size, hidden_size, num_layers, dropout=dropout, dtype=dtype, rng=rng)
+    if cell == "gru":
+        return GRU(input_size, hidden_size, num_layers, dropout=dropout, dtype=dtype, rng=rng)
+    if cell == "rnn":
+        return RNN(input_size, hidden_size, num_layers, dropout=dropout, dtype=dtype, rng=rng)
+    if cell == "lnlstm":
+        from ..nn import LayerNormLSTM  # noqa: PLC0415 - optional until the layer-norm LSTM exists
+
+        return LayerNormLSTM(input_size, hidden_size, num_layers, dropout=dropout, dtype=dtype, rng=rng)
+    raise ValueError(f"cell must be one of {CELLS}, got {cell!r}")
+
+
+class LanguageModel(Module):
+    """A recurrent language model over a vocabulary of ``vocab_size`` tokens.
+
+    ``embedding_dim=None`` feeds one-hot vectors (seed 001's character model); an int uses an
+    :class:`~bptt.nn.Embedding` of that size.
+    """
+
+    def __init__(
+        self,
+        vocab_size: int,
+        hidden_size: int = 256,
+        num_layers: int = 2,
+        *,
+        cell: str = "lstm",
+        embedding_dim: int | None = None,
+        dropout: float = 0.0,
+        dtype: Any = np.float32,
+        rng: Any = None,
+    ) -> None:
+        super().__init__()
+        where = type(self).__name__
+        self.vocab_size = C.positive_int(vocab_size, "vocab_size", where)
+        self.hidden_size = C.positive_int(hidden_size, "hidden_size", where)
+        self.num_layers = C.positive_int(num_layers, "num_layers", where)
+        if cell not in CELLS:
+            raise ValueError(f"{where}: cell must be one of {CELLS}, got {cell!r}")
+        self.cell = cell
+        self.dtype = C.as_dtype(dtype, where)
+        gen = C.as_rng(rng, where)
+        self.embedding_dim = None if embedding_dim is None else C.positive_int(embedding_dim, "embedding_dim", where)
+        if self.embedding_dim is not None:
+            self.embedding = Embedding(self.vocab_size, self.embedding_dim, dtype=self.dtype, rng=gen)
+            in_size = self.embedding_dim
+        else:
+            self.embedding = None
+            in_size = self.vocab_size
+        self.rnn = _make_rnn(cell, in_size, self.hidden_size, self.num_layers, dropout, self.dtype, gen)
+        self.head = Linear(self.hidden_size, self.vocab_size, dtype=self.dtype, rng=gen)
+
+    @property
+    def has_cell_state(self) -> bool:
+        return self.cell in ("lstm", "lnlstm")
+
+    def config(self) -> dict[str, Any]:
+        return {
+            "vocab_size": self.vocab_size,
+            "hidden_size": self.hidden_size,
+            "num_layers": self.num_layers,
+            "cell": self.cell,
+            "embedding_dim": self.embedding_dim,
+            "dropout": float(getattr(self.rnn, "dropout", 0.0)),
+            "dtype": str(self.dtype),
+        }
+
+    def initial_state(self, batch_size: int) -> Any:
+        shape = (self.num_layers, batch_size, self.hidden_size)
+        h = np.zeros(shape, dtype=self.dtype)
+        return (h, h.copy()) if self.has_cell_state else h
+
+    def _inputs(self, x: np.ndarray) -> np.ndarray:
+        if self.embedding is not None:
+            return self.embedding(x)
+        onehot = np.zeros(x.shape + (self.vocab_size,), dtype=self.dtype)
+        np.put_along_axis(onehot, x[..., None], 1.0, axis=-1)
+        return onehot
+
+    def forward(self, x: np.ndarray, state: Any = None) -> tuple[np.ndarray, Any]:
+        """``x`` ``(T, B)`` int ids -> logits ``(T, B, V)`` and the final state."""
+        x = np.asarray(x)
+        if x.ndim != 2 or not np.issubdtype(x.dtype, np.integer):
+            raise ValueError(f"{type(self).__name__}.forward: x must be a (T, B) integer array, got "
+                             f"{x.shape} {x.dtype}")
+        if x.size and (x.min() < 0 or x.max() >= self.vocab_size):
+            raise ValueError(f"{type(self).__name__}.forward: ids must be in [0, {self.vocab_size})")
+        out, state = self.rnn(self._inputs(x), state)
+        return self.head(out), state
+
+    def backward(self, dlogits: np.ndarray) -> None:
+        dout = self.head.backward(dlogits)
+        if self.has_cell_state:
+            dx, _ = self.rnn.backward(dout)
+        else:
+            dx, _ = self.rnn.backward(dout)
+        if self.embedding is not None:
+            self.embedding.backward(dx)
+
+    def generate(
+        self,
+        prime: np.ndarray,
+        length: int,
+        *,
+        temperature: float = 1.0,
+        top_k: int | None = None,
+        rng: Any = None,
+    ) -> np.ndarray:
+        """Sample ``length`` token ids after feeding the ``prime`` ids (seed 001's sampling loop).
+
+        Each step: softmax of ``logits / temperature`` (restricted to the ``top_k`` largest when given),
+        draw one token with ``rng`` (a ``numpy.random.Generator`` or seed: the same seed gives the same
+        text), and feed it back as the next input.
+        """
+        where = f"{type(self).__name__}.generate"
+        prime = np.asarray(prime, dtype=np.int64).reshape(-1)
+        if prime.size == 0:
+            raise ValueError(f"{where}: prime must contain at least one token")
+        if not isinstance(length, (int, np.integer)) or length < 0:
+            raise ValueError(f"{where}: length must be an int >= 0, got {length!r}")
+        if not temperature > 0:
+            raise ValueError(f"{where}: temperature must be > 0, got {temperature}")
+        if top_k is not None and not (isinstance(top_k, (int, np.integer)) and top_k > 0):
+            raise ValueError(f"{where}: top_k must be a positive int, got {top_k!r}")
+        gen = C.as_rng(rng, where)
+        out = np.empty(int(length), dtype=np.int64)
+        was_training = self.training
+        self.eval()
+        try:
+            with no_grad():
+                logits, state = self.forward(prime[:, None])
+                last = logits[-1, 0].astype(np.float64)
+                for n in range(int(length)):
+                    z = last / temperature
+                    if top_k is not None and top_k < z.size:
+                        kth = np.partition(z, -top_k)[-top_k]
+                        z = np.where(z >= kth, z, -np.inf)
+                    z = z - z.max()
+                    p = np.exp(z)
+                    p /= p.sum()
+                    tok = int(gen.choice(z.size, p=p))
+                    out[n] = tok
+                    logits, state = self.forward(np.array([[tok]]), state)
+                    last = logits[-1, 0].astype(np.float64)
+        finally:
+            self.train(was_training)
+        return out
+
+
+class CharLM(LanguageModel):
+    """Character-level language model with one-hot inputs by default (seed 001)."""
+
+
+class WordLM(LanguageModel):
+    """Word-level language model with a learned embedding (default 128) by default."""
+
+    def __init__(self, vocab_size: int, hidden_size: int = 256, num_layers: int = 2, *,
+                 embedding_dim: int | None = 128, **kwargs: Any) -> None:
+        super().__init__(vocab_size, hidden_size, num_layers, embedding_dim=embedding_dim, **kwargs)
