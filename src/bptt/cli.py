@@ -146,8 +146,9 @@ def _cmd_train(args: argparse.Namespace) -> int:
         if (out / ckpt.FILENAME).exists():
             raise CLIError(f"{out} already holds a checkpoint; pass --resume to continue it or choose another --out")
         cfg_dict = {**_TRAIN_DEFAULTS, **given, "corpus": args.corpus}
-    cfg_dict["steps"] = args.steps
-    cfg_dict["epochs"] = args.epochs
+    if not args.resume or args.steps is not None or args.epochs is not None:
+        cfg_dict["steps"] = args.steps  # --resume alone continues to the checkpoint's own target
+        cfg_dict["epochs"] = args.epochs
     cfg = TrainConfig.from_dict(cfg_dict)
     try:
         cfg.validate()
@@ -249,7 +250,7 @@ def _cmd_evaluate(args: argparse.Namespace) -> int:
     cfg = meta["train_config_obj"]
     nats = evaluate_loss(model, ids, cfg.batch_size, cfg.seq_length)
     result = {"tokens": int(len(ids)), "nats_per_token": nats, "bits_per_token": nats / math.log(2),
-              "perplexity": math.exp(nats)}
+              "perplexity": math.exp(nats) if nats < 709.0 else math.inf}
     print(json.dumps(result))
     return 0
 

@@ -205,9 +205,9 @@ def constant_lstm(vocab_size: int, num_layers: int = 1, bidirectional: bool = Fa
             p.data[...] = 0.1
         elif name.startswith("bias_ih"):
             # TensorFlow's cell has ONE bias vector (0.1 everywhere); PyTorch-style LSTMs have two that are
-            # summed, b_ih + b_hh. Putting the whole 0.1 in bias_ih and 0 in bias_hh gives the same
-            # pre-activations, and since both receive the same gradient, SGD keeps their sum equal to TF's
-            # bias. forget_bias is NOT folded in here: it is the constructor's run-time constant.
+            # summed, b_ih + b_hh. The whole 0.1 goes in bias_ih and bias_hh stays 0 and is never updated
+            # (see TRAINED below): training both would move their sum by twice TF's step, so the runs would
+            # part after step 1. forget_bias is NOT folded in here: it is the constructor's run-time constant.
             p.data[...] = 0.1
         elif name.startswith("bias_hh"):
             p.data[...] = 0.0
@@ -294,7 +294,8 @@ def run(
 
     model = BellingTheCat(variant, V)
     criterion = CrossEntropyLoss()
-    params = list(model.parameters())
+    # TF's single bias is bias_ih here; bias_hh is a constant 0 (not trained), see constant_lstm.
+    params = [p for name, p in model.named_parameters() if ".bias_hh" not in name]
     losses: list[float] = []
     for step, offset in enumerate(offset_schedule(len(tokens), int(steps)), start=1):
         x = one_hot_window(codes[offset : offset + N_INPUT], V)

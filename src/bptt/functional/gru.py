@@ -34,7 +34,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from .lstm import _active_mask, _prev_cur
+from ._workspace import Workspace, empty, scaled_transpose
+from .lstm import _active_mask, _gate_scale, _prev_cur, _take
 
 GRUCache = tuple
 
@@ -49,28 +50,33 @@ def forward(
     *,
     reverse: bool = False,
     lengths: np.ndarray | None = None,
+    ws: Workspace | None = None,
 ) -> tuple[tuple[np.ndarray, np.ndarray], GRUCache]:
-    """Run the layer; returns ``((y, h_n), cache)`` with ``y`` of shape ``(T, B, H)`` in time order."""
+    """Run the layer; returns ``((y, h_n), cache)`` with ``y`` of shape ``(T, B, H)`` in time order.
+
+    ``y`` and ``h_n`` are views of the cache; with a workspace ``ws`` the cache is recycled by ``backward``.
+    """
     T, B, D = x.shape
     H = W_hh.shape[1]
     dt = x.dtype
+    owned: list = []
     # r and z rows pre-scaled by 1/2: sigma(a) = tanh(a/2)/2 + 1/2.
-    scale = np.full((3 * H, 1), 0.5, dtype=dt)
-    scale[2 * H :] = 1.0
-    W_hh_sT = np.ascontiguousarray((W_hh * scale).T)
-    GX = np.matmul(x.reshape(T * B, D), (W_ih * scale).T).reshape(T, B, 3 * H)
+    scale = _gate_scale(H, 3, (2,), dt)
+    W_hh_sT = scaled_transpose(W_hh, scale, empty(ws, (H, 3 * H), dt, owned))
+    GX = empty(ws, (T, B, 3 * H), dt, owned)
+    np.matmul(x.reshape(T * B, D), (W_ih * scale[:, None]).T, out=GX.reshape(T * B, 3 * H))
     b_hn = None
     if b_ih is not None:
         b_x = b_ih.astype(dt, copy=True)
         b_x[: 2 * H] += b_hh[: 2 * H]
-        b_x *= scale[:, 0]
+        b_x *= scale
         GX += b_x
         b_hn = b_hh[2 * H :]
-    GH = np.empty((T, B, 3 * H), dtype=dt)  # h_{t-1} W_hh^T (+ b_hn on the n block), scaled r, z blocks
-    Hs = np.empty((T + 1, B, H), dtype=dt)
+    GH = empty(ws, (T, B, 3 * H), dt, owned)  # h_{t-1} W_hh^T (+ b_hn on the n block), scaled r, z blocks
+    Hs = empty(ws, (T + 1, B, H), dt, owned)
     order, d = _prev_cur(T, reverse)
     Hs[T * d] = h0
-    tmp = np.empty((B, H), dtype=dt)
+    tmp = empty(ws, (B, H), dt, owned)
     active = None if lengths is None else _active_mask(lengths, T)
     for t in order:
         p, q = t + d, t + 1 - d
@@ -99,16 +105,25 @@ def forward(
     if active is not None:
         y = y * active
     h_n = Hs[T * (1 - d)]
-    cache = (x, W_ih, W_hh, b_ih is not None, Hs, GX, GH, reverse, active)
+    cache = (x, W_ih, W_hh, b_ih is not None, Hs, GX, GH, reverse, active, owned)
     return (y, h_n), cache
 
 
 def backward(
-    dout: tuple[np.ndarray | None, np.ndarray | None], cache: GRUCache
+    dout: tuple[np.ndarray | None, np.ndarray | None],
+    cache: GRUCache,
+    *,
+    ws: Workspace | None = None,
+    need_dx: bool = True,
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray | None, np.ndarray | None]:
-    """Backpropagate ``dout = (dy, dh_n)``; returns ``(dx, dh0, dW_ih, dW_hh, db_ih, db_hh)``."""
+    """Backpropagate ``dout = (dy, dh_n)``; returns ``(dx, dh0, dW_ih, dW_hh, db_ih, db_hh)``.
+
+    ``need_dx=False`` skips ``dx`` (``None``); with a workspace the cache is consumed (see
+    :func:`bptt.functional.lstm.backward`).
+    """
     dy, dh_n = dout
-    x, W_ih, W_hh, has_bias, Hs, GX, GH, reverse, active = cache
+    x, W_ih, W_hh, has_bias, Hs, GX, GH, reverse, active, owned = cache
+    tmp: list = []
     T, B, D = x.shape
     H = W_hh.shape[1]
     dt = x.dtype
@@ -119,10 +134,10 @@ def backward(
     ghn = GH[:, :, 2 * H :]
 
     # Factors multiplying dh:  Q = [Pr, Pz, Pn r]  (for dgh),  Pn  (for the n block of dgx).
-    Pn = np.multiply(n, n)
+    Pn = np.multiply(n, n, out=empty(ws, (T, B, H), dt, tmp))
     np.subtract(1.0, Pn, out=Pn)
     Pn *= 1.0 - z  # (1 - z)(1 - n^2)
-    Q = np.empty((T, B, 3, H), dtype=dt)
+    Q = empty(ws, (T, B, 3, H), dt, tmp)
     np.subtract(1.0, r, out=Q[:, :, 0])
     Q[:, :, 0] *= r
     Q[:, :, 0] *= ghn
@@ -132,9 +147,9 @@ def backward(
     Q[:, :, 1] *= 1.0 - z  # Pz = (h_prev - n) z (1 - z)
     np.multiply(Pn, r, out=Q[:, :, 2])
 
-    DGH = np.empty((T, B, 3 * H), dtype=dt)
+    DGH = empty(ws, (T, B, 3 * H), dt, tmp)
     DGH3 = DGH.reshape(T, B, 3, H)
-    DH = np.empty((T, B, H), dtype=dt)
+    DH = empty(ws, (T, B, H), dt, tmp)
     dh_next = np.zeros((B, H), dtype=dt) if dh_n is None else np.array(dh_n, dtype=dt)
     rec = np.empty((B, H), dtype=dt)
     for t in order:
@@ -156,26 +171,29 @@ def backward(
         if active is not None:
             np.copyto(dh_next, dh, where=inactive)
 
-    DGX = DGH.copy()
+    DGX = empty(ws, (T, B, 3 * H), dt, tmp)
+    DGX[:, :, : 2 * H] = DGH[:, :, : 2 * H]
     np.multiply(DH, Pn, out=DGX[:, :, 2 * H :])
     if active is not None:
         DGX[:, :, 2 * H :] *= active
     dgx2 = DGX.reshape(T * B, 3 * H)
     dgh2 = DGH.reshape(T * B, 3 * H)
-    dx = np.matmul(dgx2, W_ih).reshape(T, B, D)
-    dW_ih = np.matmul(dgx2.T, x.reshape(T * B, D))
-    dW_hh = np.matmul(dgh2.T, H_prev.reshape(T * B, H))
+    dx = np.matmul(dgx2, W_ih).reshape(T, B, D) if need_dx else None
+    dW_ih = np.matmul(dgx2.T, x.reshape(T * B, D), out=_take(ws, (3 * H, D), dt))
+    dW_hh = np.matmul(dgh2.T, H_prev.reshape(T * B, H), out=_take(ws, (3 * H, H), dt))
     if has_bias:
         db_ih = dgx2.sum(axis=0)
         db_hh = dgh2.sum(axis=0)
     else:
         db_ih = db_hh = None
+    if ws is not None:
+        ws.give(*owned, *tmp)
     return dx, dh_next, dW_ih, dW_hh, db_ih, db_hh
 
 
 def forward_intermediates(cache: GRUCache) -> dict[str, np.ndarray]:
     """Named forward intermediates of a cached forward pass (time-ordered views)."""
-    x, W_ih, W_hh, has_bias, Hs, GX, GH, reverse, active = cache
+    x, W_ih, W_hh, has_bias, Hs, GX, GH, reverse, active, _ = cache
     T = x.shape[0]
     H = W_hh.shape[1]
     d = 1 if reverse else 0

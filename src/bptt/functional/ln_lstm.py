@@ -48,7 +48,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from .lstm import _active_mask, _prev_cur
+from ._workspace import Workspace, empty
+from .lstm import _active_mask, _prev_cur, _take
 
 EPS = 1e-12  # TensorFlow's layers.layer_norm variance_epsilon
 
@@ -93,25 +94,33 @@ def forward(
     g_mask: np.ndarray | None = None,
     reverse: bool = False,
     lengths: np.ndarray | None = None,
+    ws: Workspace | None = None,
 ) -> tuple[tuple[np.ndarray, np.ndarray, np.ndarray], LNLSTMCache]:
-    """Run the layer; ``gamma``/``beta`` given means layer norm on. Returns ``((y, h_n, c_n), cache)``."""
+    """Run the layer; ``gamma``/``beta`` given means layer norm on. Returns ``((y, h_n, c_n), cache)``.
+
+    ``y``, ``h_n`` and ``c_n`` are views of the cache; with a workspace ``ws`` the cache is recycled by
+    ``backward``.
+    """
     T, B, D = x.shape
     H = kernel.shape[1] // 4
     dt = x.dtype
     ln = gamma is not None
+    owned: list = []
     K_x, K_h = kernel[:D], kernel[D:]
-    A = np.matmul(x.reshape(T * B, D), K_x).reshape(T, B, 4 * H)
+    A = empty(ws, (T, B, 4 * H), dt, owned)
+    np.matmul(x.reshape(T * B, D), K_x, out=A.reshape(T * B, 4 * H))
     if bias is not None:
         A += bias
-    Hs = np.empty((T + 1, B, H), dtype=dt)
-    Cs = np.empty((T + 1, B, H), dtype=dt)
-    TC = np.empty((T, B, H), dtype=dt)
-    G = np.empty((T, B, H), dtype=dt)  # tanh(a^j) before the dropout mask
+    Hs = empty(ws, (T + 1, B, H), dt, owned)
+    Cs = empty(ws, (T + 1, B, H), dt, owned)
+    TC = empty(ws, (T, B, H), dt, owned)
+    G = empty(ws, (T, B, H), dt, owned)  # tanh(a^j) before the dropout mask
+    XH = RS = XHc = RSc = None
     if ln:
-        XH = np.empty((T, B, 4, H), dtype=dt)  # normalised gate pre-activations
-        RS = np.empty((T, B, 4, 1), dtype=dt)
-        XHc = np.empty((T, B, H), dtype=dt)  # normalised cell state (before gain/shift)
-        RSc = np.empty((T, B, 1), dtype=dt)
+        XH = empty(ws, (T, B, 4, H), dt, owned)  # normalised gate pre-activations
+        RS = empty(ws, (T, B, 4, 1), dt, owned)
+        XHc = empty(ws, (T, B, H), dt, owned)  # normalised cell state (before gain/shift)
+        RSc = empty(ws, (T, B, 1), dt, owned)
         gamma4, beta4 = gamma[:4], beta[:4]
     order, d = _prev_cur(T, reverse)
     Hs[T * d] = h0
@@ -158,17 +167,25 @@ def forward(
     h_n = Hs[T * (1 - d)]
     c_n = Cs[T * (1 - d)]
     ln_cache = (XH, RS, XHc, RSc, gamma) if ln else None
-    cache = (x, kernel, bias is not None, Hs, Cs, TC, G, A, g_mask, ln_cache, reverse, active)
+    cache = (x, kernel, bias is not None, Hs, Cs, TC, G, A, g_mask, ln_cache, reverse, active, owned)
     return (y, h_n, c_n), cache
 
 
 def backward(
-    dout: tuple[np.ndarray | None, np.ndarray | None, np.ndarray | None], cache: LNLSTMCache
+    dout: tuple[np.ndarray | None, np.ndarray | None, np.ndarray | None],
+    cache: LNLSTMCache,
+    *,
+    ws: Workspace | None = None,
+    need_dx: bool = True,
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray | None, np.ndarray | None,
            np.ndarray | None]:
-    """Backpropagate ``(dy, dh_n, dc_n)``; returns ``(dx, dh0, dc0, dkernel, dbias, dgamma, dbeta)``."""
+    """Backpropagate ``(dy, dh_n, dc_n)``; returns ``(dx, dh0, dc0, dkernel, dbias, dgamma, dbeta)``.
+
+    ``need_dx=False`` skips ``dx`` (``None``); with a workspace the cache is consumed.
+    """
     dy, dh_n, dc_n = dout
-    x, kernel, has_bias, Hs, Cs, TC, G, A, g_mask, ln_cache, reverse, active = cache
+    x, kernel, has_bias, Hs, Cs, TC, G, A, g_mask, ln_cache, reverse, active, owned = cache
+    tmp: list = []
     T, B, D = x.shape
     H = kernel.shape[1] // 4
     dt = x.dtype
@@ -183,13 +200,13 @@ def backward(
     if ln:
         XH, RS, XHc, RSc, gamma = ln_cache
     # Step-independent factors.
-    K = np.multiply(TC, TC)
+    K = np.multiply(TC, TC, out=empty(ws, (T, B, H), dt, tmp))
     np.subtract(1.0, K, out=K)
     K *= o  # dh -> dc
-    Q = np.subtract(1.0, o)
+    Q = np.subtract(1.0, o, out=empty(ws, (T, B, H), dt, tmp))
     Q *= o
     Q *= TC  # dh -> da^o
-    P = np.empty((T, B, 3, H), dtype=dt)  # dc~ -> [da^i, da^j, da^f]
+    P = empty(ws, (T, B, 3, H), dt, tmp)  # dc~ -> [da^i, da^j, da^f]
     np.subtract(1.0, i, out=P[:, :, 0])
     P[:, :, 0] *= i
     P[:, :, 0] *= gm
@@ -202,10 +219,10 @@ def backward(
     P[:, :, 2] *= f
     P[:, :, 2] *= C_prev
 
-    dAhat = np.empty((T, B, 4, H), dtype=dt)  # gradients of the (normalised) gate pre-activations
-    dA = np.empty((T, B, 4 * H), dtype=dt) if ln else dAhat.reshape(T, B, 4 * H)
-    DH = np.empty((T, B, H), dtype=dt)
-    DC = np.empty((T, B, H), dtype=dt)
+    dAhat = empty(ws, (T, B, 4, H), dt, tmp)  # gradients of the (normalised) gate pre-activations
+    dA = empty(ws, (T, B, 4 * H), dt, tmp) if ln else dAhat.reshape(T, B, 4 * H)
+    DH = empty(ws, (T, B, H), dt, tmp)
+    DC = empty(ws, (T, B, H), dt, tmp)
     dh_next = np.zeros((B, H), dtype=dt) if dh_n is None else np.array(dh_n, dtype=dt)
     dc_next = np.zeros((B, H), dtype=dt) if dc_n is None else np.array(dc_n, dtype=dt)
     K_hT = np.ascontiguousarray(K_h.T)
@@ -238,8 +255,8 @@ def backward(
             np.copyto(dh_next, dh, where=inactive)
 
     dA2 = dA.reshape(T * B, 4 * H)
-    dx = np.matmul(dA2, kernel[:D].T).reshape(T, B, D)
-    dkernel = np.empty_like(kernel)
+    dx = np.matmul(dA2, kernel[:D].T).reshape(T, B, D) if need_dx else None
+    dkernel = _take(ws, kernel.shape, dt)
     np.matmul(x.reshape(T * B, D).T, dA2, out=dkernel[:D])
     np.matmul(H_prev.reshape(T * B, H).T, dA2, out=dkernel[D:])
     dbias = dA2.sum(axis=0) if has_bias else None
@@ -254,12 +271,14 @@ def backward(
         dbeta[4] = (DC * (active if active is not None else 1)).sum(axis=(0, 1))
     else:
         dgamma = dbeta = None
+    if ws is not None:
+        ws.give(*owned, *tmp)
     return dx, dh_next, dc_next, dkernel, dbias, dgamma, dbeta
 
 
 def forward_intermediates(cache: LNLSTMCache) -> dict[str, np.ndarray]:
     """Named forward intermediates of a cached forward pass (time-ordered views)."""
-    x, kernel, has_bias, Hs, Cs, TC, G, A, g_mask, ln_cache, reverse, active = cache
+    x, kernel, has_bias, Hs, Cs, TC, G, A, g_mask, ln_cache, reverse, active, _ = cache
     T, B, _ = x.shape
     H = kernel.shape[1] // 4
     d = 1 if reverse else 0

@@ -53,9 +53,29 @@ through; the reverse direction therefore starts at each sequence's own last elem
 
 from __future__ import annotations
 
+from typing import NamedTuple
+
 import numpy as np
 
-LSTMCache = tuple
+from ._workspace import Workspace, empty, scaled_transpose
+
+
+class LSTMCache(NamedTuple):
+    """What ``backward`` needs: the inputs, the weights and the time-ordered state and gate arrays."""
+
+    x: np.ndarray
+    W_ih: np.ndarray
+    W_hh: np.ndarray
+    has_bias: bool
+    Hs: np.ndarray  # (T+1, B, P) hidden states, time order (see _prev_cur)
+    Cs: np.ndarray  # (T+1, B, H) cell states
+    TC: np.ndarray  # (T, B, H) tanh(c_t)
+    A: np.ndarray  # (T, B, 4H) gate activations [i, f, g, o]
+    reverse: bool
+    active: np.ndarray | None  # (T, B, 1) mask for lengths
+    W_hr: np.ndarray | None
+    HR: np.ndarray | None  # (T, B, H) o * tanh(c) before the projection
+    owned: list  # workspace buffers to give back after backward
 
 
 def _prev_cur(T: int, reverse: bool) -> tuple[range, int]:
@@ -67,6 +87,14 @@ def _prev_cur(T: int, reverse: bool) -> tuple[range, int]:
     """
     order = range(T - 1, -1, -1) if reverse else range(T)
     return order, (1 if reverse else 0)
+
+
+def _gate_scale(H: int, gates: int, tanh_blocks: tuple[int, ...], dt: np.dtype) -> np.ndarray:
+    """1/2 for the sigmoid row blocks, 1 for the tanh ones: sigma(a) = tanh(a/2)/2 + 1/2."""
+    scale = np.full(gates * H, 0.5, dtype=dt)
+    for k in tanh_blocks:
+        scale[k * H : (k + 1) * H] = 1.0
+    return scale
 
 
 def forward(
@@ -82,42 +110,46 @@ def forward(
     forget_bias: float = 0.0,
     reverse: bool = False,
     lengths: np.ndarray | None = None,
+    ws: Workspace | None = None,
 ) -> tuple[tuple[np.ndarray, np.ndarray, np.ndarray], LSTMCache]:
     """Run the layer over the whole sequence.
 
     Returns ``((y, h_n, c_n), cache)`` with ``y`` of shape ``(T, B, H)`` (``(T, B, P)`` with a projection;
     time order, also for ``reverse``), ``h_n`` of shape ``(B, H)`` (or ``(B, P)``) and ``c_n`` ``(B, H)``.
+    ``y``, ``h_n`` and ``c_n`` are views of the cache: copy them before changing them in place. With a
+    workspace ``ws`` the cache's buffers are recycled by ``backward``.
     """
     T, B, D = x.shape
     H = W_hh.shape[0] // 4
     P = H if W_hr is None else W_hr.shape[0]
     dt = x.dtype
+    owned: list = []
     # Scale the sigmoid rows (i, f and o) by 1/2 so one tanh gives all four gates.
-    scale = np.full((4 * H, 1), 0.5, dtype=dt)
-    scale[2 * H : 3 * H] = 1.0
-    W_ih_s = W_ih * scale
-    W_hh_sT = np.ascontiguousarray((W_hh * scale).T)  # C order: ~30% faster per-step GEMM than a .T view
+    scale = _gate_scale(H, 4, (2,), dt)
+    W_ih_s = W_ih * scale[:, None]
+    W_hh_sT = scaled_transpose(W_hh, scale, empty(ws, (P, 4 * H), dt, owned))  # C order: faster GEMM
     b_s = np.zeros(4 * H, dtype=dt)
     if b_ih is not None:
         b_s += b_ih
         b_s += b_hh
     if forget_bias:
         b_s[H : 2 * H] += forget_bias
-    b_s *= scale[:, 0]
+    b_s *= scale
 
     # A: pre-activations, then (in place) activations [i, f, g, o] for all steps.
-    A = np.matmul(x.reshape(T * B, D), W_ih_s.T).reshape(T, B, 4 * H)
+    A = empty(ws, (T, B, 4 * H), dt, owned)
+    np.matmul(x.reshape(T * B, D), W_ih_s.T, out=A.reshape(T * B, 4 * H))
     A += b_s
-    Hs = np.empty((T + 1, B, P), dtype=dt)
-    Cs = np.empty((T + 1, B, H), dtype=dt)
-    TC = np.empty((T, B, H), dtype=dt)  # tanh(c_t)
-    HR = None if W_hr is None else np.empty((T, B, H), dtype=dt)  # o * tanh(c) before the projection
+    Hs = empty(ws, (T + 1, B, P), dt, owned)
+    Cs = empty(ws, (T + 1, B, H), dt, owned)
+    TC = empty(ws, (T, B, H), dt, owned)  # tanh(c_t)
+    HR = None if W_hr is None else empty(ws, (T, B, H), dt, owned)  # o * tanh(c) before the projection
     W_hrT = None if W_hr is None else np.ascontiguousarray(W_hr.T)
     order, d = _prev_cur(T, reverse)
     Hs[T * d] = h0
     Cs[T * d] = c0
-    rec = np.empty((B, 4 * H), dtype=dt)
-    ig = np.empty((B, H), dtype=dt)
+    rec = empty(ws, (B, 4 * H), dt, owned)
+    ig = empty(ws, (B, H), dt, owned)
     active = None if lengths is None else _active_mask(lengths, T)
     for t in order:
         p, q = t + d, t + 1 - d
@@ -150,7 +182,7 @@ def forward(
         y = y * active
     h_n = Hs[T * (1 - d)]
     c_n = Cs[T * (1 - d)]
-    cache = (x, W_ih, W_hh, b_ih is not None, Hs, Cs, TC, A, reverse, active, W_hr, HR)
+    cache = LSTMCache(x, W_ih, W_hh, b_ih is not None, Hs, Cs, TC, A, reverse, active, W_hr, HR, owned)
     return (y, h_n, c_n), cache
 
 
@@ -160,7 +192,11 @@ def _active_mask(lengths: np.ndarray, T: int) -> np.ndarray:
 
 
 def backward(
-    dout: tuple[np.ndarray | None, np.ndarray | None, np.ndarray | None], cache: LSTMCache
+    dout: tuple[np.ndarray | None, np.ndarray | None, np.ndarray | None],
+    cache: LSTMCache,
+    *,
+    ws: Workspace | None = None,
+    need_dx: bool = True,
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray | None, np.ndarray | None]:
     r"""Backpropagate ``dout = (dy, dh_n, dc_n)`` (any of them may be ``None`` for zero).
 
@@ -168,9 +204,13 @@ def backward(
     followed by ``dW_hr`` when the forward pass had a projection. With a projection
     :math:`h_t = r_t W_{hr}^\top`, :math:`r_t = o_t \odot \tanh c_t`, each step first maps the carried
     gradient back, :math:`dr = dh\, W_{hr}`, and :math:`dW_{hr} = \sum_t dh_t^\top r_t`.
+    ``need_dx=False`` skips the input gradient (``dx`` is ``None``), e.g. for one-hot inputs. With a
+    workspace, the cache's buffers are given back to it at the end (the cache is consumed) and the weight
+    gradients are taken from it (the caller may give them back once accumulated).
     """
     dy, dh_n, dc_n = dout
-    x, W_ih, W_hh, has_bias, Hs, Cs, TC, A, reverse, active, W_hr, HR = cache
+    x, W_ih, W_hh, has_bias, Hs, Cs, TC, A, reverse, active, W_hr, HR, owned = cache
+    tmp: list = []
     T, B, D = x.shape
     H = W_hh.shape[0] // 4
     P = Hs.shape[2]
@@ -184,7 +224,7 @@ def backward(
 
     # Step-independent factors, for all T at once.
     # Pf[:, :, 0] = g i (1-i),  Pf[:, :, 1] = c_prev f (1-f),  Pf[:, :, 2] = i (1-g^2)   (multiply dc)
-    Pf = np.empty((T, B, 3, H), dtype=dt)
+    Pf = empty(ws, (T, B, 3, H), dt, tmp)
     np.subtract(1.0, A4[:, :, 0:2], out=Pf[:, :, 0:2])
     Pf[:, :, 0:2] *= A4[:, :, 0:2]
     Pf[:, :, 0] *= g
@@ -193,17 +233,17 @@ def backward(
     np.subtract(1.0, Pf[:, :, 2], out=Pf[:, :, 2])
     Pf[:, :, 2] *= i
     # Q = tanh(c) o (1-o)  (multiplies dh to give da^o);  K = o (1 - tanh^2 c)  (dh -> dc)
-    K = np.multiply(TC, TC)
+    K = np.multiply(TC, TC, out=empty(ws, (T, B, H), dt, tmp))
     np.subtract(1.0, K, out=K)
     K *= o
-    Q = np.subtract(1.0, o)
+    Q = np.subtract(1.0, o, out=empty(ws, (T, B, H), dt, tmp))
     Q *= o
     Q *= TC
 
-    dA = np.empty((T, B, 4 * H), dtype=dt)
+    dA = empty(ws, (T, B, 4 * H), dt, tmp)
     dA4 = dA.reshape(T, B, 4, H)
-    DH = np.empty((T, B, P), dtype=dt)
-    DC = np.empty((T, B, H), dtype=dt)
+    DH = empty(ws, (T, B, P), dt, tmp)
+    DC = empty(ws, (T, B, H), dt, tmp)
     dr = None if W_hr is None else np.empty((B, H), dtype=dt)
     dh_next = np.zeros((B, P), dtype=dt) if dh_n is None else np.array(dh_n, dtype=dt)
     dc_next = np.zeros((B, H), dtype=dt) if dc_n is None else np.array(dc_n, dtype=dt)
@@ -239,24 +279,32 @@ def backward(
             np.copyto(dh_next, dh, where=inactive)
 
     dA2 = dA.reshape(T * B, 4 * H)
-    dx = np.matmul(dA2, W_ih).reshape(T, B, D)
-    dW_ih = np.matmul(dA2.T, x.reshape(T * B, D))
-    dW_hh = np.matmul(dA2.T, H_prev.reshape(T * B, P))
+    dx = np.matmul(dA2, W_ih).reshape(T, B, D) if need_dx else None
+    dW_ih = _take(ws, (4 * H, D), dt)
+    np.matmul(dA2.T, x.reshape(T * B, D), out=dW_ih)
+    dW_hh = _take(ws, (4 * H, P), dt)
+    np.matmul(dA2.T, H_prev.reshape(T * B, P), out=dW_hh)
     if has_bias:
         db_ih = dA2.sum(axis=0)
         db_hh = db_ih.copy()
     else:
         db_ih = db_hh = None
-    if W_hr is None:
-        return dx, dh_next, dc_next, dW_ih, dW_hh, db_ih, db_hh
-    DHm = DH if active is None else DH * active
-    dW_hr = np.matmul(DHm.reshape(T * B, P).T, HR.reshape(T * B, H))
-    return dx, dh_next, dc_next, dW_ih, dW_hh, db_ih, db_hh, dW_hr
+    grads = (dx, dh_next, dc_next, dW_ih, dW_hh, db_ih, db_hh)
+    if W_hr is not None:
+        DHm = DH if active is None else DH * active
+        grads += (np.matmul(DHm.reshape(T * B, P).T, HR.reshape(T * B, H)),)
+    if ws is not None:
+        ws.give(*owned, *tmp)
+    return grads
+
+
+def _take(ws: Workspace | None, shape: tuple[int, ...], dt: np.dtype) -> np.ndarray:
+    return np.empty(shape, dtype=dt) if ws is None else ws.take(shape, dt)
 
 
 def forward_intermediates(cache: LSTMCache) -> dict[str, np.ndarray]:
     """Named forward intermediates of a cached forward pass (views, time-ordered), for inspection."""
-    x, W_ih, W_hh, has_bias, Hs, Cs, TC, A, reverse, active, W_hr, HR = cache
+    x, W_ih, W_hh, has_bias, Hs, Cs, TC, A, reverse, active, W_hr, HR, _ = cache
     T, B, _ = x.shape
     H = W_hh.shape[0] // 4
     d = 1 if reverse else 0

@@ -18,7 +18,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from .lstm import _active_mask, _prev_cur
+from ._workspace import Workspace, empty
+from .lstm import _active_mask, _prev_cur, _take
 
 RNNCache = tuple
 
@@ -34,19 +35,25 @@ def forward(
     nonlinearity: str = "tanh",
     reverse: bool = False,
     lengths: np.ndarray | None = None,
+    ws: Workspace | None = None,
 ) -> tuple[tuple[np.ndarray, np.ndarray], RNNCache]:
-    """Run the layer; returns ``((y, h_n), cache)`` with ``y`` of shape ``(T, B, H)`` in time order."""
+    """Run the layer; returns ``((y, h_n), cache)`` with ``y`` of shape ``(T, B, H)`` in time order.
+
+    ``y`` and ``h_n`` are views of the cache; with a workspace ``ws`` the cache is recycled by ``backward``.
+    """
     T, B, D = x.shape
     H = W_hh.shape[1]
     dt = x.dtype
+    owned: list = []
     W_hhT = np.ascontiguousarray(W_hh.T)
-    XW = np.matmul(x.reshape(T * B, D), W_ih.T).reshape(T, B, H)
+    XW = empty(ws, (T, B, H), dt, owned)
+    np.matmul(x.reshape(T * B, D), W_ih.T, out=XW.reshape(T * B, H))
     if b_ih is not None:
         XW += b_ih + b_hh
-    Hs = np.empty((T + 1, B, H), dtype=dt)
+    Hs = empty(ws, (T + 1, B, H), dt, owned)
     order, d = _prev_cur(T, reverse)
     Hs[T * d] = h0
-    rec = np.empty((B, H), dtype=dt)
+    rec = empty(ws, (B, H), dt, owned)
     relu = nonlinearity == "relu"
     active = None if lengths is None else _active_mask(lengths, T)
     for t in order:
@@ -64,16 +71,24 @@ def forward(
     if active is not None:
         y = y * active
     h_n = Hs[T * (1 - d)]
-    cache = (x, W_ih, W_hh, b_ih is not None, Hs, relu, reverse, active)
+    cache = (x, W_ih, W_hh, b_ih is not None, Hs, relu, reverse, active, owned)
     return (y, h_n), cache
 
 
 def backward(
-    dout: tuple[np.ndarray | None, np.ndarray | None], cache: RNNCache
+    dout: tuple[np.ndarray | None, np.ndarray | None],
+    cache: RNNCache,
+    *,
+    ws: Workspace | None = None,
+    need_dx: bool = True,
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray | None, np.ndarray | None]:
-    """Backpropagate ``dout = (dy, dh_n)``; returns ``(dx, dh0, dW_ih, dW_hh, db_ih, db_hh)``."""
+    """Backpropagate ``dout = (dy, dh_n)``; returns ``(dx, dh0, dW_ih, dW_hh, db_ih, db_hh)``.
+
+    ``need_dx=False`` skips ``dx`` (``None``); with a workspace the cache is consumed.
+    """
     dy, dh_n = dout
-    x, W_ih, W_hh, has_bias, Hs, relu, reverse, active = cache
+    x, W_ih, W_hh, has_bias, Hs, relu, reverse, active, owned = cache
+    tmp: list = []
     T, B, D = x.shape
     H = W_hh.shape[1]
     dt = x.dtype
@@ -81,15 +96,16 @@ def backward(
     order = order[::-1]
     H_cur = Hs[1:] if d == 0 else Hs[:-1]
     H_prev = Hs[:-1] if d == 0 else Hs[1:]
+    dphi = empty(ws, (T, B, H), dt, tmp)
     if relu:
-        dphi = (H_cur > 0).astype(dt)
+        np.greater(H_cur, 0, out=dphi, casting="unsafe")
     else:
-        dphi = np.multiply(H_cur, H_cur)
+        np.multiply(H_cur, H_cur, out=dphi)
         np.subtract(1.0, dphi, out=dphi)
     if active is not None:
         dphi *= active  # padded steps: no gradient into the pre-activation
-    dA = np.empty((T, B, H), dtype=dt)
-    DH = np.empty((T, B, H), dtype=dt)
+    dA = empty(ws, (T, B, H), dt, tmp)
+    DH = empty(ws, (T, B, H), dt, tmp)
     dh_next = np.zeros((B, H), dtype=dt) if dh_n is None else np.array(dh_n, dtype=dt)
     for t in order:
         dh = DH[t]
@@ -105,20 +121,22 @@ def backward(
         if active is not None:
             np.copyto(dh_next, dh, where=~active[t])
     dA2 = dA.reshape(T * B, H)
-    dx = np.matmul(dA2, W_ih).reshape(T, B, D)
-    dW_ih = np.matmul(dA2.T, x.reshape(T * B, D))
-    dW_hh = np.matmul(dA2.T, H_prev.reshape(T * B, H))
+    dx = np.matmul(dA2, W_ih).reshape(T, B, D) if need_dx else None
+    dW_ih = np.matmul(dA2.T, x.reshape(T * B, D), out=_take(ws, (H, D), dt))
+    dW_hh = np.matmul(dA2.T, H_prev.reshape(T * B, H), out=_take(ws, (H, H), dt))
     if has_bias:
         db_ih = dA2.sum(axis=0)
         db_hh = db_ih.copy()
     else:
         db_ih = db_hh = None
+    if ws is not None:
+        ws.give(*owned, *tmp)
     return dx, dh_next, dW_ih, dW_hh, db_ih, db_hh
 
 
 def forward_intermediates(cache: RNNCache) -> dict[str, np.ndarray]:
     """Named forward intermediates of a cached forward pass (time-ordered views)."""
-    x, W_ih, W_hh, has_bias, Hs, relu, reverse, active = cache
+    x, W_ih, W_hh, has_bias, Hs, relu, reverse, active, _ = cache
     T = x.shape[0]
     d = 1 if reverse else 0
     return {"x": x, "h_prev": Hs[d : T + d], "h": Hs[1 - d : T + 1 - d]}

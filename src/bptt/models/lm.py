@@ -157,7 +157,9 @@ class LanguageModel(Module):
                 logits, state = self.forward(prime[:, None])
                 last = logits[-1, 0].astype(np.float64)
                 for n in range(int(length)):
-                    z = last / temperature
+                    # shift before scaling: a tiny temperature then gives -inf (not inf - inf = NaN)
+                    with np.errstate(over="ignore"):
+                        z = (last - last.max()) / temperature
                     if top_k is not None and top_k < z.size:
                         kth = np.partition(z, -top_k)[-top_k]
                         z = np.where(z >= kth, z, -np.inf)

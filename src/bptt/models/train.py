@@ -10,6 +10,8 @@ from __future__ import annotations
 import dataclasses
 import json
 import math
+import signal
+import threading
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -271,6 +273,8 @@ def train(
             raise ValueError(f"the checkpoint is already at step {step}; pass --steps larger than {step} to go on")
         _truncate_metrics(out, step)
     out.mkdir(parents=True, exist_ok=True)
+    if meta_prev is None:  # a fresh run starts a fresh metrics file (not appended to a failed run's records)
+        _metrics_path(out).unlink(missing_ok=True)
     ckpt.write_json_atomic(out / "config.json", {**cfg.to_dict(), "total_steps": total_steps,
                                                    "vocab_size": len(vocab)})
     if on_start is not None:
@@ -295,7 +299,8 @@ def train(
         meta = {"kind": KIND, "model_config": model.config(), "train_config": cfg.to_dict(),
                 "vocab": vocab.to_dict(), "step": at_step, "total_steps": total_steps,
                 "optimizer": opt_packed, "rng": rng, "streams": streams.state_dict(),
-                "default_prime": vocab.decode(prime_default)}
+                "default_prime": vocab.decode(prime_default),
+                "window": {"loss": window_loss, "n": window_n, "tokens": window_tokens}}
         return ckpt.save(out / ckpt.FILENAME, meta, {n: p.data for n, p in model.named_parameters()}, arrays)
 
     def log(record: dict[str, Any]) -> None:
@@ -305,68 +310,101 @@ def train(
             on_log(record)
 
     window_loss, window_n, window_tokens = 0.0, 0, 0
+    if meta_prev is not None and "window" in meta_prev:  # the partial logging window of the interrupted run
+        w = meta_prev["window"]
+        window_loss, window_n, window_tokens = float(w["loss"]), int(w["n"]), int(w["tokens"])
     t_window = time.perf_counter()
     val_loss = None
+    # Ctrl-C (SIGINT) is deferred to the end of the current step, so the checkpoint saved on interruption is
+    # exactly the state after a finished step (a second Ctrl-C stops at once and saves nothing).
+    sigint = {"requested": False}
+    consistent = True
+
+    def on_sigint(signum: int, frame: Any) -> None:
+        if sigint["requested"]:
+            raise KeyboardInterrupt
+        sigint["requested"] = True
+
+    previous_handler = None
+    if threading.current_thread() is threading.main_thread():
+        previous_handler = signal.signal(signal.SIGINT, on_sigint)
     try:
-        while step < total_steps:
-            batch = next(streams)
-            if batch.reset:
-                state = None
-            logits, new_state = model(batch.x, state)
-            loss = float(ce(logits.reshape(-1, V), batch.y.reshape(-1)))
-            model.zero_grad()
-            model.backward(ce.backward().reshape(logits.shape))
-            if cfg.clip_norm is not None:
-                gnorm = clip_grad_norm_(params, cfg.clip_norm)
-            else:
-                gnorm = math.sqrt(sum(float(np.vdot(p.grad, p.grad)) for p in params))
-            if not (math.isfinite(loss) and math.isfinite(gnorm)):
-                what = "loss" if not math.isfinite(loss) else "gradient norm"
-                value = loss if not math.isfinite(loss) else gnorm
-                raise TrainingError(
-                    f"training stopped at step {step + 1}: the {what} is not finite ({value}); "
-                    f"the last good checkpoint (step {last_saved}) is kept in {out}"
-                )
-            optimizer.step()
-            state = new_state
-            step += 1
-            window_loss += loss
-            window_n += 1
-            window_tokens += batch.x.size
-            if on_progress is not None:
-                on_progress(step, total_steps, loss)
-            is_last = step == total_steps
-            do_eval = step % cfg.eval_every == 0 or is_last
-            if step % cfg.log_every == 0 or do_eval:
-                elapsed = time.perf_counter() - t_window
-                record: dict[str, Any] = {
-                    "step": step, "epoch": batch.epoch, "train_loss": window_loss / window_n,
-                    "grad_norm": gnorm, "lr": optimizer.param_groups[0]["lr"],
-                    "tokens_per_s": window_tokens / elapsed if elapsed > 0 else None,
-                }
+        # non-finite values are detected and reported below; numpy's overflow warnings would only add noise
+        with np.errstate(all="ignore"):
+            while step < total_steps:
+                consistent = False  # from here until the step's bookkeeping is done
+                batch = next(streams)
+                if batch.reset:
+                    state = None
+                logits, new_state = model(batch.x, state)
+                loss = float(ce(logits.reshape(-1, V), batch.y.reshape(-1)))
+                model.zero_grad()
+                model.backward(ce.backward().reshape(logits.shape))
+                if cfg.clip_norm is not None:
+                    gnorm = clip_grad_norm_(params, cfg.clip_norm)
+                else:
+                    gnorm = math.sqrt(sum(float(np.vdot(p.grad, p.grad)) for p in params))
+                if not (math.isfinite(loss) and math.isfinite(gnorm)):
+                    what = "loss" if not math.isfinite(loss) else "gradient norm"
+                    value = loss if not math.isfinite(loss) else gnorm
+                    kept = (f"the last good checkpoint (step {last_saved}) is kept in {out}"
+                            if (out / ckpt.FILENAME).exists() else "no checkpoint had been saved yet")
+                    raise TrainingError(
+                        f"training stopped at step {step + 1}: the {what} is not finite ({value}); {kept}"
+                    )
+                optimizer.step()
+                state = new_state
+                step += 1
+                window_loss += loss
+                window_n += 1
+                window_tokens += batch.x.size
+                consistent = True
+                is_last = step == total_steps
+                do_eval = step % cfg.eval_every == 0 or is_last
+                if step % cfg.log_every == 0 or do_eval:
+                    elapsed = time.perf_counter() - t_window
+                    record: dict[str, Any] = {
+                        "step": step, "epoch": batch.epoch, "train_loss": window_loss / window_n,
+                        "grad_norm": gnorm, "lr": optimizer.param_groups[0]["lr"],
+                        "tokens_per_s": window_tokens / elapsed if elapsed > 0 else None,
+                    }
+                    if do_eval:
+                        val_loss = evaluate_loss(model, val_ids, cfg.batch_size, cfg.seq_length)
+                        record["val_loss"] = val_loss
+                        record["val_bits_per_token"] = val_loss / LN2
+                    window_loss, window_n, window_tokens = 0.0, 0, 0
+                    log(record)
+                    t_window = time.perf_counter()
+                if step % cfg.sample_every == 0 and on_sample is not None:
+                    ids_out = model.generate(prime_default, cfg.sample_length, rng=sample_rng)
+                    on_sample(step, vocab.decode(np.concatenate([prime_default, ids_out])))
                 if do_eval:
-                    val_loss = evaluate_loss(model, val_ids, cfg.batch_size, cfg.seq_length)
-                    record["val_loss"] = val_loss
-                    record["val_bits_per_token"] = val_loss / LN2
-                log(record)
-                window_loss, window_n, window_tokens = 0.0, 0, 0
-                t_window = time.perf_counter()
-            if step % cfg.sample_every == 0 and on_sample is not None:
-                ids_out = model.generate(prime_default, cfg.sample_length, rng=sample_rng)
-                on_sample(step, vocab.decode(np.concatenate([prime_default, ids_out])))
-            if do_eval:
-                save(step)
-                last_saved = step
+                    save(step)
+                    last_saved = step
+                if on_progress is not None:  # after the step is complete: a Ctrl-C raised here is clean
+                    on_progress(step, total_steps, loss)
+                if sigint["requested"]:
+                    raise KeyboardInterrupt
     except KeyboardInterrupt:
+        if not consistent:  # interrupted in the middle of a step: its state is half-updated, do not save it
+            raise
         path = save(step)
         raise Interrupted(step, path) from None
+    finally:
+        if previous_handler is not None:
+            signal.signal(signal.SIGINT, previous_handler)
     return {
         "step": step,
         "val_loss": val_loss,
         "val_bits_per_token": None if val_loss is None else val_loss / LN2,
-        "val_perplexity": None if val_loss is None else math.exp(val_loss),
+        "val_perplexity": None if val_loss is None else _perplexity(val_loss),
         "checkpoint": str(out / ckpt.FILENAME),
     }
+
+
+def _perplexity(nats: float) -> float:
+    """``exp(nats)``, ``inf`` when that overflows (a diverged model)."""
+    return math.exp(nats) if nats < 709.0 else math.inf
 
 
 # ---------------------------------------------------------------------------------------------- use

@@ -23,8 +23,9 @@ from typing import Any
 import numpy as np
 
 from .. import functional as F
+from ..functional._workspace import Workspace
 from . import _checks as C
-from .module import Module, Parameter
+from .module import Module, Parameter, is_grad_enabled
 
 _GATES = {"LSTM": 4, "GRU": 3, "RNN_TANH": 1, "RNN_RELU": 1}
 
@@ -92,6 +93,7 @@ class RNNBase(Module):
                 raise ValueError(
                     f"{name}: proj_size must be smaller than hidden_size={self.hidden_size}, got {self.proj_size}"
                 )
+        self._ws = Workspace()  # recycled forward/backward buffers (see bptt.functional._workspace)
         self._layer_params: list[list[tuple[Parameter | None, ...]]] = []
         for layer in range(self.num_layers):
             in_size = self.input_size if layer == 0 else self.output_size * self.num_directions
@@ -150,28 +152,31 @@ class RNNBase(Module):
 
     def _layer_forward(self, inp, h0, c0, params, reverse, lengths, mask=None):
         W_ih, W_hh, b_ih, b_hh, *W_hr = (None if p is None else p.data for p in params)
+        ws = self._ws if is_grad_enabled() else None
         if self._is_lstm:
             (y, h_n, c_n), cache = F.lstm.forward(
                 inp, h0, c0, W_ih, W_hh, b_ih, b_hh, *W_hr,
-                forget_bias=self.forget_bias, reverse=reverse, lengths=lengths,
+                forget_bias=self.forget_bias, reverse=reverse, lengths=lengths, ws=ws,
             )
             return y, h_n, c_n, cache
         if self.mode == "GRU":
-            (y, h_n), cache = F.gru.forward(inp, h0, W_ih, W_hh, b_ih, b_hh, reverse=reverse, lengths=lengths)
+            (y, h_n), cache = F.gru.forward(
+                inp, h0, W_ih, W_hh, b_ih, b_hh, reverse=reverse, lengths=lengths, ws=ws
+            )
         else:
             nl = "relu" if self.mode == "RNN_RELU" else "tanh"
             (y, h_n), cache = F.rnn.forward(
-                inp, h0, W_ih, W_hh, b_ih, b_hh, nonlinearity=nl, reverse=reverse, lengths=lengths
+                inp, h0, W_ih, W_hh, b_ih, b_hh, nonlinearity=nl, reverse=reverse, lengths=lengths, ws=ws
             )
         return y, h_n, None, cache
 
-    def _layer_backward(self, dy, dh_n, dc_n, cache):
+    def _layer_backward(self, dy, dh_n, dc_n, cache, need_dx=True):
         """Return ``(dx, dh0, dc0, grads)`` with ``grads`` aligned with the layer's parameter tuple."""
         if self._is_lstm:
-            dx, dh0, dc0, *grads = F.lstm.backward((dy, dh_n, dc_n), cache)
+            dx, dh0, dc0, *grads = F.lstm.backward((dy, dh_n, dc_n), cache, ws=self._ws, need_dx=need_dx)
             return dx, dh0, dc0, grads
         mod = F.gru if self.mode == "GRU" else F.rnn
-        dx, dh0, *grads = mod.backward((dy, dh_n), cache)
+        dx, dh0, *grads = mod.backward((dy, dh_n), cache, ws=self._ws, need_dx=need_dx)
         return dx, dh0, None, grads
 
     # ------------------------------------------------------------------ forward
@@ -256,18 +261,19 @@ class RNNBase(Module):
         return out, h_n
 
     # ------------------------------------------------------------------ backward
-    def backward(self, dout: np.ndarray | None, dhx: Any = None) -> tuple[np.ndarray, Any]:
+    def backward(self, dout: np.ndarray | None, dhx: Any = None, *, input_grad: bool = True) -> tuple[Any, Any]:
         """Backpropagate the last forward call; add into every ``Parameter.grad``.
 
         LSTM-like layers: ``dx, (dh0, dc0) = m.backward(dout, (dh_n, dc_n))``; GRU/RNN:
         ``dx, dh0 = m.backward(dout, dh_n)``. The state gradients are optional (``None`` means zeros), and so
-        is ``dout`` (``None``: only the final states feed the loss).
+        is ``dout`` (``None``: only the final states feed the loss). ``input_grad=False`` skips computing
+        ``dx`` (returned as ``None``), as PyTorch does for inputs that do not require a gradient.
         """
         where = f"{self._name}.backward"
         if not self._is_lstm:
             if isinstance(dhx, (tuple, list)):
                 raise TypeError(f"{where}: dh_n must be a single array for {self._name}, got a {type(dhx).__name__}")
-            dx, dh0, _ = self._backward(dout, dhx, None)
+            dx, dh0, _ = self._backward(dout, dhx, None, input_grad)
             return dx, dh0
         if dhx is None:
             dh_n = dc_n = None
@@ -275,10 +281,12 @@ class RNNBase(Module):
             dh_n, dc_n = dhx
         else:
             raise TypeError(f"{where}: dhx must be a tuple (dh_n, dc_n), got {C.describe_pair(dhx)}")
-        dx, dh0, dc0 = self._backward(dout, dh_n, dc_n)
+        dx, dh0, dc0 = self._backward(dout, dh_n, dc_n, input_grad)
         return dx, (dh0, dc0)
 
-    def _backward(self, dout: Any, dh_n: Any, dc_n: Any) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:
+    def _backward(
+        self, dout: Any, dh_n: Any, dc_n: Any, input_grad: bool = True
+    ) -> tuple[np.ndarray | None, np.ndarray, np.ndarray | None]:
         where = f"{self._name}.backward"
         caches, unbatched, T, B = self._peek()
         H = self.output_size
@@ -311,24 +319,26 @@ class RNNBase(Module):
                     None if dh_n is None else dh_n[idx],
                     None if dc_n is None else dc_n[idx],
                     layer_caches[d],
+                    need_dx=input_grad or layer > 0,
                 )
                 for param, grad in zip(self._layer_params[layer][d], grads):
                     if param is not None:
                         param.grad += grad
+                self._ws.give(*(g for g in grads if g is not None and g.ndim == 2))
                 dh0[idx] = dh0_
                 if dc0 is not None:
                     dc0[idx] = dc0_
                 if dx_total is None:
                     dx_total = dx
-                else:
+                elif dx is not None:
                     dx_total += dx
             dlayer = dx_total
         dx = dlayer
         if unbatched:
-            dx = dx[:, 0, :]
+            dx = None if dx is None else dx[:, 0, :]
             dh0 = dh0[:, 0, :]
             dc0 = None if dc0 is None else dc0[:, 0, :]
-        elif self.batch_first:
+        elif self.batch_first and dx is not None:
             dx = np.ascontiguousarray(dx.transpose(1, 0, 2))
         return dx, dh0, dc0
 
@@ -691,13 +701,15 @@ class LayerNormLSTM(RNNBase):
             gamma = np.stack([p.data for p in params[2:7]])
             beta = np.stack([p.data for p in params[7:12]])
         (y, h_n, c_n), cache = F.ln_lstm.forward(
-            inp, h0, c0, kernel, bias, gamma, beta,
-            forget_bias=self.forget_bias, g_mask=mask, reverse=reverse, lengths=lengths,
+            inp, h0, c0, kernel, bias, gamma, beta, forget_bias=self.forget_bias, g_mask=mask,
+            reverse=reverse, lengths=lengths, ws=self._ws if is_grad_enabled() else None,
         )
         return y, h_n, c_n, cache
 
-    def _layer_backward(self, dy, dh_n, dc_n, cache):
-        dx, dh0, dc0, dkernel, dbias, dgamma, dbeta = F.ln_lstm.backward((dy, dh_n, dc_n), cache)
+    def _layer_backward(self, dy, dh_n, dc_n, cache, need_dx=True):
+        dx, dh0, dc0, dkernel, dbias, dgamma, dbeta = F.ln_lstm.backward(
+            (dy, dh_n, dc_n), cache, ws=self._ws, need_dx=need_dx
+        )
         grads = [dkernel, dbias]
         if self.layer_norm:
             grads += list(dgamma) + list(dbeta)
