@@ -115,11 +115,10 @@ class LanguageModel(Module):
         return self.head(out), state
 
     def backward(self, dlogits: np.ndarray) -> None:
+        """Backpropagate ``dlogits`` ``(T, B, V)``; the initial-state gradient is dropped (detached)."""
         dout = self.head.backward(dlogits)
-        if self.has_cell_state:
-            dx, _ = self.rnn.backward(dout)
-        else:
-            dx, _ = self.rnn.backward(dout)
+        # one-hot inputs are constants: skip the input gradient of the first layer (as autograd would)
+        dx, _ = self.rnn.backward(dout, input_grad=self.embedding is not None)
         if self.embedding is not None:
             self.embedding.backward(dx)
 
