@@ -131,12 +131,14 @@ def _cmd_train(args: argparse.Namespace) -> int:
             meta, _, _ = ckpt.load(out, kind="language_model")
         except ckpt.CheckpointError as exc:
             raise CLIError(f"cannot resume: {exc}") from None
-        saved = meta["train_config"]
+        saved = meta.get("train_config")
+        if not isinstance(saved, dict):
+            raise CLIError(f"cannot resume: the checkpoint in {out} is incomplete (no train_config)")
         conflicts = [
             f"--{k.replace('_', '-')} {v} (checkpoint has {saved.get(k)})"
             for k, v in given.items() if k in TrainConfig.SHAPING and saved.get(k) != v
         ]
-        if args.corpus is not None and saved.get("corpus") != args.corpus:
+        if args.corpus is not None and saved.get("corpus") != str(Path(args.corpus).resolve()):
             conflicts.append(f"CORPUS {args.corpus} (checkpoint has {saved.get('corpus') or 'the default corpus'})")
         if conflicts:
             raise CLIError("--resume continues the run in the checkpoint; these settings conflict with it: "
@@ -145,7 +147,8 @@ def _cmd_train(args: argparse.Namespace) -> int:
     else:
         if (out / ckpt.FILENAME).exists():
             raise CLIError(f"{out} already holds a checkpoint; pass --resume to continue it or choose another --out")
-        cfg_dict = {**_TRAIN_DEFAULTS, **given, "corpus": args.corpus}
+        corpus = None if args.corpus is None else str(Path(args.corpus).resolve())  # resumable from anywhere
+        cfg_dict = {**_TRAIN_DEFAULTS, **given, "corpus": corpus}
     if not args.resume or args.steps is not None or args.epochs is not None:
         cfg_dict["steps"] = args.steps  # --resume alone continues to the checkpoint's own target
         cfg_dict["epochs"] = args.epochs
@@ -250,7 +253,7 @@ def _cmd_evaluate(args: argparse.Namespace) -> int:
     cfg = meta["train_config_obj"]
     nats = evaluate_loss(model, ids, cfg.batch_size, cfg.seq_length)
     result = {"tokens": int(len(ids)), "nats_per_token": nats, "bits_per_token": nats / math.log(2),
-              "perplexity": math.exp(nats) if nats < 709.0 else math.inf}
+              "perplexity": math.exp(nats) if nats < 709.0 else None}  # None (JSON null): overflows a float
     print(json.dumps(result))
     return 0
 

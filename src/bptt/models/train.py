@@ -218,6 +218,10 @@ def train(
     meta_prev = None
     if resume:
         meta_prev, params_prev, arrays_prev = ckpt.load(out, kind=KIND)
+        required = ("train_config", "vocab", "step", "optimizer", "rng", "streams")
+        missing = [k for k in required if k not in meta_prev]
+        if missing:
+            raise ckpt.CheckpointError(f"the checkpoint in {out} is incomplete (no {', '.join(missing)})")
         saved = TrainConfig.from_dict(meta_prev["train_config"])
         keep = {n: getattr(cfg, n) for n in ("steps", "epochs", "eval_every", "sample_every", "sample_length",
                                              "log_every", "lr", "clip_norm")}
