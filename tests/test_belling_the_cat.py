@@ -14,7 +14,6 @@ import torch
 
 from bptt.examples import belling_the_cat as btc
 
-
 MODULE = "bptt.examples.belling_the_cat"
 LINE = re.compile(r"^step (\d+) loss (-?\d+\.\d{10})$")
 

@@ -115,8 +115,12 @@ def _progress(total: int, initial: int):  # type: ignore[no-untyped-def]
         from tqdm import tqdm
     except ImportError:
         return None
-    return tqdm(total=total, initial=initial, unit="step", dynamic_ncols=True, file=sys.stderr,
-                disable=None, mininterval=0.5)
+    bar = tqdm(total=total, initial=initial, unit="step", dynamic_ncols=True, file=sys.stderr,
+               disable=None, mininterval=0.5)
+    if bar.disable:  # not a terminal: plain log lines instead
+        bar.close()
+        return None
+    return bar
 
 
 def _cmd_train(args: argparse.Namespace) -> int:

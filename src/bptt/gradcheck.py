@@ -2,7 +2,10 @@ r"""Finite-difference gradient checking for any forward/backward pair or module.
 
 The hand-derived backward passes are checked against central differences in float64:
 
-.. math::  \frac{\partial L}{\partial \theta_k} \approx \frac{L(\theta + \epsilon e_k) - L(\theta - \epsilon e_k)}{2\epsilon}
+.. math::
+
+    \frac{\partial L}{\partial \theta_k} \approx
+    \frac{L(\theta + \epsilon e_k) - L(\theta - \epsilon e_k)}{2\epsilon}
 
 where the scalar :math:`L = \sum_j \langle w_j, \mathrm{out}_j \rangle` contracts every output with a fixed
 random weight :math:`w_j` (which is also the upstream gradient handed to ``backward``). The truncation error
@@ -140,8 +143,9 @@ def check_function(
     """Check a functional ``forward(*inputs, **kwargs) -> (out, cache)`` / ``backward(dout, cache)`` pair.
 
     ``backward`` must return one gradient per positional input (a tuple, or a single array for one input),
-    or one per float input when the others are integer (ids, targets); ``None`` inputs and gradients are skipped, and so are non-float inputs (integer ids, targets). Float
-    inputs are copied to float64. ``out`` may be an array or a (nested) tuple of arrays.
+    or one per float input when the others are integer (ids, targets). ``None`` inputs and gradients are
+    skipped, and so are non-float inputs. Float inputs are copied to float64. ``out`` may be an array or a
+    (nested) tuple of arrays.
     """
     kwargs = dict(kwargs or {})
     rng = np.random.default_rng(seed)
