@@ -10,7 +10,7 @@ from __future__ import annotations
 
 __version__ = "0.1.0"
 
-from . import functional, nn, optim  # noqa: E402
+from . import functional, nn, optim, trace  # noqa: E402
 from .gradcheck import GradcheckError, GradcheckReport, check_function, check_module, numerical_gradient  # noqa: E402,I001
 
 __all__ = [
@@ -18,6 +18,7 @@ __all__ = [
     "functional",
     "nn",
     "optim",
+    "trace",
     "GradcheckError",
     "GradcheckReport",
     "check_function",

@@ -32,6 +32,8 @@ matrix product. Weight gradients are single products over all steps:
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import numpy as np
 
 from ._workspace import Workspace, empty, scaled_transpose
@@ -51,6 +53,7 @@ def forward(
     reverse: bool = False,
     lengths: np.ndarray | None = None,
     ws: Workspace | None = None,
+    record: Callable | None = None,
 ) -> tuple[tuple[np.ndarray, np.ndarray], GRUCache]:
     """Run the layer; returns ``((y, h_n), cache)`` with ``y`` of shape ``(T, B, H)`` in time order.
 
@@ -106,6 +109,8 @@ def forward(
         y = y * active
     h_n = Hs[T * (1 - d)]
     cache = (x, W_ih, W_hh, b_ih is not None, Hs, GX, GH, reverse, active, owned)
+    if record is not None:
+        record(cache)
     return (y, h_n), cache
 
 
@@ -115,11 +120,12 @@ def backward(
     *,
     ws: Workspace | None = None,
     need_dx: bool = True,
+    record: Callable | None = None,
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray | None, np.ndarray | None]:
     """Backpropagate ``dout = (dy, dh_n)``; returns ``(dx, dh0, dW_ih, dW_hh, db_ih, db_hh)``.
 
     ``need_dx=False`` skips ``dx`` (``None``); with a workspace the cache is consumed (see
-    :func:`bptt.functional.lstm.backward`).
+    :func:`bptt.functional.lstm.backward`, also for ``record``).
     """
     dy, dh_n = dout
     x, W_ih, W_hh, has_bias, Hs, GX, GH, reverse, active, owned = cache
@@ -186,6 +192,9 @@ def backward(
         db_hh = dgh2.sum(axis=0)
     else:
         db_ih = db_hh = None
+    if record is not None:
+        record(cache, {"dout": dout, "DH": DH, "DGH": DGH, "DGX": DGX,
+                       "grads": (dx, dh_next, dW_ih, dW_hh, db_ih, db_hh)})
     if ws is not None:
         ws.give(*owned, *tmp)
     return dx, dh_next, dW_ih, dW_hh, db_ih, db_hh

@@ -46,6 +46,8 @@ and one for the ``h`` rows), :math:`dx = da\,K_x^\top`.
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import numpy as np
 
 from ._workspace import Workspace, empty
@@ -95,6 +97,7 @@ def forward(
     reverse: bool = False,
     lengths: np.ndarray | None = None,
     ws: Workspace | None = None,
+    record: Callable | None = None,
 ) -> tuple[tuple[np.ndarray, np.ndarray, np.ndarray], LNLSTMCache]:
     """Run the layer; ``gamma``/``beta`` given means layer norm on. Returns ``((y, h_n, c_n), cache)``.
 
@@ -168,6 +171,8 @@ def forward(
     c_n = Cs[T * (1 - d)]
     ln_cache = (XH, RS, XHc, RSc, gamma) if ln else None
     cache = (x, kernel, bias is not None, Hs, Cs, TC, G, A, g_mask, ln_cache, reverse, active, owned)
+    if record is not None:
+        record(cache)
     return (y, h_n, c_n), cache
 
 
@@ -177,11 +182,13 @@ def backward(
     *,
     ws: Workspace | None = None,
     need_dx: bool = True,
+    record: Callable | None = None,
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray | None, np.ndarray | None,
            np.ndarray | None]:
     """Backpropagate ``(dy, dh_n, dc_n)``; returns ``(dx, dh0, dc0, dkernel, dbias, dgamma, dbeta)``.
 
-    ``need_dx=False`` skips ``dx`` (``None``); with a workspace the cache is consumed.
+    ``need_dx=False`` skips ``dx`` (``None``); with a workspace the cache is consumed. ``record``: see
+    :func:`bptt.functional.lstm.backward`.
     """
     dy, dh_n, dc_n = dout
     x, kernel, has_bias, Hs, Cs, TC, G, A, g_mask, ln_cache, reverse, active, owned = cache
@@ -271,6 +278,9 @@ def backward(
         dbeta[4] = (DC * (active if active is not None else 1)).sum(axis=(0, 1))
     else:
         dgamma = dbeta = None
+    if record is not None:
+        record(cache, {"dout": dout, "DH": DH, "DC": DC, "dAhat": dAhat, "dA": dA,
+                       "grads": (dx, dh_next, dc_next, dkernel, dbias, dgamma, dbeta)})
     if ws is not None:
         ws.give(*owned, *tmp)
     return dx, dh_next, dc_next, dkernel, dbias, dgamma, dbeta

@@ -53,6 +53,7 @@ through; the reverse direction therefore starts at each sequence's own last elem
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import NamedTuple
 
 import numpy as np
@@ -111,13 +112,15 @@ def forward(
     reverse: bool = False,
     lengths: np.ndarray | None = None,
     ws: Workspace | None = None,
+    record: Callable | None = None,
 ) -> tuple[tuple[np.ndarray, np.ndarray, np.ndarray], LSTMCache]:
     """Run the layer over the whole sequence.
 
     Returns ``((y, h_n, c_n), cache)`` with ``y`` of shape ``(T, B, H)`` (``(T, B, P)`` with a projection;
     time order, also for ``reverse``), ``h_n`` of shape ``(B, H)`` (or ``(B, P)``) and ``c_n`` ``(B, H)``.
     ``y``, ``h_n`` and ``c_n`` are views of the cache: copy them before changing them in place. With a
-    workspace ``ws`` the cache's buffers are recycled by ``backward``.
+    workspace ``ws`` the cache's buffers are recycled by ``backward``. ``record`` (see :mod:`bptt.trace`), when
+    given, is called once with the cache at the end.
     """
     T, B, D = x.shape
     H = W_hh.shape[0] // 4
@@ -183,6 +186,8 @@ def forward(
     h_n = Hs[T * (1 - d)]
     c_n = Cs[T * (1 - d)]
     cache = LSTMCache(x, W_ih, W_hh, b_ih is not None, Hs, Cs, TC, A, reverse, active, W_hr, HR, owned)
+    if record is not None:
+        record(cache)
     return (y, h_n, c_n), cache
 
 
@@ -197,6 +202,7 @@ def backward(
     *,
     ws: Workspace | None = None,
     need_dx: bool = True,
+    record: Callable | None = None,
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray | None, np.ndarray | None]:
     r"""Backpropagate ``dout = (dy, dh_n, dc_n)`` (any of them may be ``None`` for zero).
 
@@ -206,7 +212,9 @@ def backward(
     gradient back, :math:`dr = dh\, W_{hr}`, and :math:`dW_{hr} = \sum_t dh_t^\top r_t`.
     ``need_dx=False`` skips the input gradient (``dx`` is ``None``), e.g. for one-hot inputs. With a
     workspace, the cache's buffers are given back to it at the end (the cache is consumed) and the weight
-    gradients are taken from it (the caller may give them back once accumulated).
+    gradients are taken from it (the caller may give them back once accumulated). ``record`` (a
+    :mod:`bptt.trace` recorder), when given, is called once, before the buffers are recycled, with the cache
+    and the full-sequence gradient arrays (``DH``, ``DC``, ``dA``, ...): the per-step values are slices of them.
     """
     dy, dh_n, dc_n = dout
     x, W_ih, W_hh, has_bias, Hs, Cs, TC, A, reverse, active, W_hr, HR, owned = cache
@@ -293,6 +301,8 @@ def backward(
     if W_hr is not None:
         DHm = DH if active is None else DH * active
         grads += (np.matmul(DHm.reshape(T * B, P).T, HR.reshape(T * B, H)),)
+    if record is not None:
+        record(cache, {"dout": dout, "DH": DH, "DC": DC, "dA": dA, "grads": grads})
     if ws is not None:
         ws.give(*owned, *tmp)
     return grads

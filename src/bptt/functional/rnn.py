@@ -16,6 +16,8 @@ Jacobians :math:`\prod_t \mathrm{diag}(\phi'_t) W_{hh}` is where gradients vanis
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import numpy as np
 
 from ._workspace import Workspace, empty
@@ -36,6 +38,7 @@ def forward(
     reverse: bool = False,
     lengths: np.ndarray | None = None,
     ws: Workspace | None = None,
+    record: Callable | None = None,
 ) -> tuple[tuple[np.ndarray, np.ndarray], RNNCache]:
     """Run the layer; returns ``((y, h_n), cache)`` with ``y`` of shape ``(T, B, H)`` in time order.
 
@@ -72,6 +75,8 @@ def forward(
         y = y * active
     h_n = Hs[T * (1 - d)]
     cache = (x, W_ih, W_hh, b_ih is not None, Hs, relu, reverse, active, owned)
+    if record is not None:
+        record(cache)
     return (y, h_n), cache
 
 
@@ -81,10 +86,12 @@ def backward(
     *,
     ws: Workspace | None = None,
     need_dx: bool = True,
+    record: Callable | None = None,
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray | None, np.ndarray | None]:
     """Backpropagate ``dout = (dy, dh_n)``; returns ``(dx, dh0, dW_ih, dW_hh, db_ih, db_hh)``.
 
-    ``need_dx=False`` skips ``dx`` (``None``); with a workspace the cache is consumed.
+    ``need_dx=False`` skips ``dx`` (``None``); with a workspace the cache is consumed. ``record``: see
+    :func:`bptt.functional.lstm.backward`.
     """
     dy, dh_n = dout
     x, W_ih, W_hh, has_bias, Hs, relu, reverse, active, owned = cache
@@ -129,6 +136,8 @@ def backward(
         db_hh = db_ih.copy()
     else:
         db_ih = db_hh = None
+    if record is not None:
+        record(cache, {"dout": dout, "DH": DH, "dA": dA, "grads": (dx, dh_next, dW_ih, dW_hh, db_ih, db_hh)})
     if ws is not None:
         ws.give(*owned, *tmp)
     return dx, dh_next, dW_ih, dW_hh, db_ih, db_hh

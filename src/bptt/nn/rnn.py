@@ -24,6 +24,7 @@ import numpy as np
 
 from .. import functional as F
 from ..functional._workspace import Workspace
+from ..trace import _ACTIVE as _TRACE
 from . import _checks as C
 from .module import Module, Parameter, is_grad_enabled
 
@@ -150,33 +151,35 @@ class RNNBase(Module):
         C.expect_shape(s, self._state_shape(B, size), name, where, note)
         return s if B is not None else s[:, None, :]
 
-    def _layer_forward(self, inp, h0, c0, params, reverse, lengths, mask=None):
+    def _layer_forward(self, inp, h0, c0, params, reverse, lengths, mask=None, record=None):
         W_ih, W_hh, b_ih, b_hh, *W_hr = (None if p is None else p.data for p in params)
         ws = self._ws if is_grad_enabled() else None
         if self._is_lstm:
             (y, h_n, c_n), cache = F.lstm.forward(
                 inp, h0, c0, W_ih, W_hh, b_ih, b_hh, *W_hr,
-                forget_bias=self.forget_bias, reverse=reverse, lengths=lengths, ws=ws,
+                forget_bias=self.forget_bias, reverse=reverse, lengths=lengths, ws=ws, record=record,
             )
             return y, h_n, c_n, cache
         if self.mode == "GRU":
             (y, h_n), cache = F.gru.forward(
-                inp, h0, W_ih, W_hh, b_ih, b_hh, reverse=reverse, lengths=lengths, ws=ws
+                inp, h0, W_ih, W_hh, b_ih, b_hh, reverse=reverse, lengths=lengths, ws=ws, record=record
             )
         else:
             nl = "relu" if self.mode == "RNN_RELU" else "tanh"
             (y, h_n), cache = F.rnn.forward(
-                inp, h0, W_ih, W_hh, b_ih, b_hh, nonlinearity=nl, reverse=reverse, lengths=lengths, ws=ws
+                inp, h0, W_ih, W_hh, b_ih, b_hh, nonlinearity=nl, reverse=reverse, lengths=lengths, ws=ws,
+                record=record,
             )
         return y, h_n, None, cache
 
-    def _layer_backward(self, dy, dh_n, dc_n, cache, need_dx=True):
+    def _layer_backward(self, dy, dh_n, dc_n, cache, need_dx=True, record=None):
         """Return ``(dx, dh0, dc0, grads)`` with ``grads`` aligned with the layer's parameter tuple."""
         if self._is_lstm:
-            dx, dh0, dc0, *grads = F.lstm.backward((dy, dh_n, dc_n), cache, ws=self._ws, need_dx=need_dx)
+            dx, dh0, dc0, *grads = F.lstm.backward((dy, dh_n, dc_n), cache, ws=self._ws, need_dx=need_dx,
+                                                   record=record)
             return dx, dh0, dc0, grads
         mod = F.gru if self.mode == "GRU" else F.rnn
-        dx, dh0, *grads = mod.backward((dy, dh_n), cache, ws=self._ws, need_dx=need_dx)
+        dx, dh0, *grads = mod.backward((dy, dh_n), cache, ws=self._ws, need_dx=need_dx, record=record)
         return dx, dh0, None, grads
 
     # ------------------------------------------------------------------ forward
@@ -223,6 +226,8 @@ class RNNBase(Module):
                               if self.batch_first and not unbatched else "")
 
         nd = self.num_directions
+        trace = _TRACE.get()  # the active bptt.trace recorder, if any: one check per call
+        hooks = None if trace is None else trace._forward_hooks(self)
         inp = xt
         caches = []
         h_n = np.empty((self.num_layers * nd, B, self.output_size), dtype=self.dtype)
@@ -236,6 +241,7 @@ class RNNBase(Module):
                 y, hn, cn, cache = self._layer_forward(
                     inp, h0[idx], None if c0 is None else c0[idx], self._layer_params[layer][d], d == 1, lens,
                     **({} if masks is None else {"mask": masks[idx]}),
+                    record=None if hooks is None else hooks[layer][d],
                 )
                 h_n[idx] = hn
                 if cn is not None:
@@ -303,6 +309,8 @@ class RNNBase(Module):
         dh_n = None if dh_n is None else self._check_state(dh_n, "dh_n", Bs, where)
         dc_n = None if dc_n is None else self._check_state(dc_n, "dc_n", Bs, where)
         self._pop()  # validated: now consume the forward cache
+        trace = _TRACE.get()
+        hooks = None if trace is None else trace._backward_hooks(self)
         dh0 = np.empty((self.num_layers * nd, B, H), dtype=self.dtype)
         dc0 = np.empty((self.num_layers * nd, B, self.hidden_size), dtype=self.dtype) if self._is_lstm else None
         dlayer = dout
@@ -320,6 +328,7 @@ class RNNBase(Module):
                     None if dc_n is None else dc_n[idx],
                     layer_caches[d],
                     need_dx=input_grad or layer > 0,
+                    record=None if hooks is None else hooks[layer][d],
                 )
                 for param, grad in zip(self._layer_params[layer][d], grads):
                     if param is not None:
@@ -694,7 +703,7 @@ class LayerNormLSTM(RNNBase):
             betas.append(b)
         return (kernel, bias, *gammas, *betas)
 
-    def _layer_forward(self, inp, h0, c0, params, reverse, lengths, mask=None):
+    def _layer_forward(self, inp, h0, c0, params, reverse, lengths, mask=None, record=None):
         kernel, bias = params[0].data, (None if params[1] is None else params[1].data)
         gamma = beta = None
         if self.layer_norm:
@@ -702,13 +711,13 @@ class LayerNormLSTM(RNNBase):
             beta = np.stack([p.data for p in params[7:12]])
         (y, h_n, c_n), cache = F.ln_lstm.forward(
             inp, h0, c0, kernel, bias, gamma, beta, forget_bias=self.forget_bias, g_mask=mask,
-            reverse=reverse, lengths=lengths, ws=self._ws if is_grad_enabled() else None,
+            reverse=reverse, lengths=lengths, ws=self._ws if is_grad_enabled() else None, record=record,
         )
         return y, h_n, c_n, cache
 
-    def _layer_backward(self, dy, dh_n, dc_n, cache, need_dx=True):
+    def _layer_backward(self, dy, dh_n, dc_n, cache, need_dx=True, record=None):
         dx, dh0, dc0, dkernel, dbias, dgamma, dbeta = F.ln_lstm.backward(
-            (dy, dh_n, dc_n), cache, ws=self._ws, need_dx=need_dx
+            (dy, dh_n, dc_n), cache, ws=self._ws, need_dx=need_dx, record=record
         )
         grads = [dkernel, dbias]
         if self.layer_norm:

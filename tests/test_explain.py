@@ -1,0 +1,322 @@
+"""``bptt explain``: the HTML page of seed 000's figures from a live model.
+
+The command is exercised through :func:`bptt.cli_explain.add_parser` (the lead wires it into ``bptt.cli``).
+The page is rendered in headless Chromium (Debian's ``chromium``; ``.ci/run`` installs it): it must render
+without console errors, every panel must be present and visible, the page must not be blank, and the step
+switch must show the values of the chosen step.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import importlib.util
+import io
+import json
+import re
+import shutil
+import struct
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+import bptt
+from bptt import cli_explain, nn
+from bptt.viz import explain as E
+from bptt.viz import flow as FL
+
+CHROMIUM_HELP = (
+    "headless Chromium is required for the render test and was not found (tried chromium, chromium-browser, "
+    "google-chrome). Install it: `apt-get update && apt-get install -y chromium` (Debian/Ubuntu; .ci/run does it)"
+)
+SEED_PANELS = ["dHt", "dOt", "dCt", "dCprojt", "dFt", "dIt", "dHX", "dC_next"]
+SEED_BPTT = {"dHt": "dh", "dOt": "do", "dCt": "dc", "dCprojt": "dg", "dFt": "df", "dIt": "di", "dHX": "dz",
+             "dC_next": "dc_next"}
+
+
+def explain_cli(*args: str) -> tuple[int, str, str]:
+    parser = argparse.ArgumentParser(prog="bptt")
+    sub = parser.add_subparsers(dest="command")
+    cli_explain.add_parser(sub)
+    ns = parser.parse_args(["explain", *map(str, args)])
+    out, err = io.StringIO(), io.StringIO()
+    with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
+        rc = ns.func(ns)
+    return rc, out.getvalue(), err.getvalue()
+
+
+def page_data(html: str) -> dict:
+    m = re.search(r'<script type="application/json" id="bptt-data">(.*?)</script>', html, re.S)
+    assert m, "the page embeds its data"
+    return json.loads(m.group(1).replace("<\\/", "</"))
+
+
+def panel_order(html: str) -> list[str]:
+    return re.findall(r'<section class="panel[^"]*" id="([^"]+)"', html)
+
+
+@pytest.fixture(scope="module")
+def checkpoint(tmp_path_factory) -> Path:
+    """A tiny word-level LSTM language model trained for a few steps."""
+    from bptt.models.train import TrainConfig, train
+
+    d = tmp_path_factory.mktemp("ckpt")
+    words = "the cat sat on a mat while the dog ran to the big red ball".split()
+    rng = np.random.default_rng(0)
+    (d / "corpus.txt").write_text(" ".join(rng.choice(words, 300)), encoding="utf-8")
+    cfg = TrainConfig(corpus=str(d / "corpus.txt"), level="word", model="lstm", hidden_size=6, num_layers=2,
+                      embedding_dim=4, seq_length=6, batch_size=4, steps=3, eval_every=3, sample_every=1000,
+                      log_every=3, val_fraction=0.1)
+    train(cfg, d / "run")
+    return d / "run"
+
+
+# ---------------------------------------------------------------------------------------------- the page
+def test_default_page_is_the_seed_example(tmp_path):
+    out = tmp_path / "explain.html"
+    rc, stdout, err = explain_cli("--out", out)
+    assert rc == 0 and err == "" and f"wrote {out}" in stdout
+    html = out.read_text(encoding="utf-8")
+    assert panel_order(html) == E.panel_ids("lstm", head=True)
+    assert panel_order(html)[3:11] == [f"panel-{s}" for s in SEED_PANELS]  # the seed's order
+    for seed, ours in SEED_BPTT.items():
+        sec = html.split(f'id="panel-{seed}"')[1].split("</section>")[0]
+        assert f'<span class="seedname">{seed}</span>' in sec and f"<code>{ours}</code>" in sec
+        assert 'class="eq"' in sec and "Shape (1, " in sec
+        assert "in this example, as in the seed" in sec
+        assert re.search(r'<pre data-found="[1-9]', sec), f"{seed}: its source lines were not found"
+        assert 'marker-end="url(#ah)"' in sec, f"{seed}: arrows from its inputs"
+    assert html.count("<b>(5X1)</b>") == 7 and "<b>(15X1)</b>" in html  # dHX: [dx (10), dh_next (5)]
+    assert "the mice had" in html  # the seed's window; its step-1 loss is the seed's:
+    assert abs(float(re.search(r"loss at step 1: ([0-9]+\.[0-9]+)", html).group(1)) - 1.6343186800) <= 1e-8
+    # self-contained: nothing is fetched (the only URL is the SVG namespace)
+    assert not re.search(r"<link|@import|<script[^>]+src=|<img[^>]+src=\"(?!data:)", html)
+    assert set(re.findall(r"https?://[^\s\"')<]+", html)) <= {"http://www.w3.org/2000/svg"}
+
+
+def test_page_values_are_the_traced_values(tmp_path):
+    run = E.seed_run()
+    html = E.render(run, step=1)
+    data = page_data(html)
+    lt = run.trace["lstm"][0]
+    assert data["T"] == 3 and data["t"] == 1
+    for key, arr in (("bw:dc", lt.backward["dc"]), ("bw:dg", lt.backward["dg"]), ("fw:f", lt.forward["f"]),
+                     ("bw:dh_next", lt.backward["dh_next"]), ("bw:dz", lt.backward["dz"])):
+        np.testing.assert_allclose(data["values"][key], arr[:, 0, : E.CAP], rtol=1e-5, atol=1e-12)
+    # the numbers drawn for the chosen step are that step's
+    shown = re.findall(r'<text class="v"[^>]*data-q="bw:dc" data-i="(\d)">([^<]+)</text>', html)
+    assert shown and all(txt == E._num(lt.backward["dc"][1, 0, int(i)]) for i, txt in shown)
+    assert 'data-step="1">t = 1 · mice' in html.replace('class="stepbtn cur" ', 'class="stepbtn" ')
+    dW = data["values"]["bw:dW"]
+    ref = np.concatenate([lt.backward["dW_ih"], lt.backward["dW_hh"]], axis=2)[:, : E.CAP_M, : E.CAP_M]
+    np.testing.assert_allclose(np.array(dW).reshape(ref.shape), ref, rtol=1e-5, atol=1e-12)
+
+
+@pytest.mark.parametrize("args,where", [
+    (["--variant", "bi", "--direction", "reverse", "--step", "0"], "layer 0, reverse direction"),
+    (["--variant", "multi", "--layer", "1", "--step", "-1"], "layer 1, forward direction"),
+    (["--variant", "multi", "--layer", "0"], "layer 0, forward direction"),
+])
+def test_layer_direction_step_options(tmp_path, args, where):
+    out = tmp_path / "p.html"
+    rc, _, err = explain_cli("--out", out, *args)
+    assert rc == 0, err
+    html = out.read_text(encoding="utf-8")
+    assert where in html
+    head = "--layer" not in args or args[args.index("--layer") + 1] == "1"
+    assert panel_order(html) == E.panel_ids("lstm", head=head)
+
+
+@pytest.mark.parametrize("args,message", [
+    (["--step", "3"], "--step 3 is out of range: the sequence has T=3 time steps (valid: 0..2)"),
+    (["--step", "-4"], "--step -4 is out of range: the sequence has T=3 time steps (valid: 0..2)"),
+    (["--layer", "1"], "--layer 1 does not exist: lstm has 1 layer (valid: 0)"),
+    (["--variant", "multi", "--layer", "2"], "--layer 2 does not exist: lstm has 2 layers (valid: 0..1)"),
+    (["--layer", "-1"], "--layer -1 does not exist: lstm has 1 layer (valid: 0)"),
+    (["--direction", "reverse"], "--direction reverse does not exist: lstm is not bidirectional (valid: forward)"),
+    (["--batch-index", "1"], "--batch-index 1 is out of range: the batch has B=1 sequence (valid: 0)"),
+    (["--checkpoint", "{tmp}/nothing"], "{tmp}/nothing"),
+    (["--out", "{tmp}"], "is a directory"),
+    (["--out", "{tmp}/no/such/dir/p.html"], "does not exist"),
+])
+def test_bad_input_gives_one_clear_line(tmp_path, args, message):
+    args = [a.replace("{tmp}", str(tmp_path)) for a in args]
+    if "--out" not in args:
+        args += ["--out", str(tmp_path / "p.html")]
+    rc, stdout, err = explain_cli(*args)
+    assert rc == 2 and stdout == ""
+    assert err.count("\n") == 1 and err.startswith("bptt explain: error: "), err
+    assert message.replace("{tmp}", str(tmp_path)) in err
+    assert not (tmp_path / "p.html").exists()
+
+
+def test_bad_choices_are_argparse_errors(capsys):
+    for args in (["--direction", "sideways"], ["--step", "two"], ["--length", "0"]):
+        with pytest.raises(SystemExit) as exc:
+            explain_cli(*args)
+        assert exc.value.code == 2
+    err = capsys.readouterr().err
+    assert "invalid choice: 'sideways'" in err and "--step must be an integer, got 'two'" in err
+    assert "--length must be >= 1, got 0" in err
+
+
+def test_trained_checkpoint(tmp_path, checkpoint):
+    out = tmp_path / "ck.html"
+    npz = tmp_path / "trace.npz"
+    rc, stdout, err = explain_cli("--checkpoint", checkpoint, "--out", out, "--length", "5", "--layer", "1",
+                                  "--npz", npz)
+    assert rc == 0, err
+    html = out.read_text(encoding="utf-8")
+    assert panel_order(html) == E.panel_ids("lstm", head=True)
+    data = page_data(html)
+    assert data["T"] == 5 and data["t"] == 4
+    assert "word-level language model" in html and "layer 1, forward direction" in html
+    tr = bptt.trace.load(npz)
+    lt = tr["rnn"][1]
+    np.testing.assert_allclose(data["values"]["bw:dc"], lt.backward["dc"][:, 0, : E.CAP], rtol=1e-5, atol=1e-12)
+    rc, _, err = explain_cli("--checkpoint", checkpoint, "--out", out, "--layer", "2")
+    assert rc == 2 and "--layer 2 does not exist: rnn has 2 layers (valid: 0..1)" in err
+    rc, _, err = explain_cli("--checkpoint", checkpoint, "--out", out, "--text", "the cat", "--length", "3")
+    assert rc == 0 and page_data(out.read_text(encoding="utf-8"))["T"] == 3
+    rc, _, err = explain_cli("--checkpoint", checkpoint, "--out", out, "--text", "zebra")
+    assert rc == 2 and err.startswith("bptt explain: error: --text:")
+
+
+@pytest.mark.parametrize("kind", ["gru", "rnn", "lnlstm", "lstm"])
+def test_render_any_kind_from_a_trace(kind):
+    rng = np.random.default_rng(1)
+    mod = {"gru": nn.GRU, "rnn": nn.RNN, "lnlstm": nn.LayerNormLSTM, "lstm": nn.LSTM}[kind](
+        3, 4, 2, bidirectional=True, dtype=np.float64, rng=0)
+    x = rng.standard_normal((4, 2, 3))
+    with bptt.trace() as tr:
+        out, _ = mod(x)
+        mod.backward(rng.standard_normal(out.shape))
+    html = E.render(E.Run(tr), layer=1, direction="reverse", batch_index=1, step=2)
+    assert panel_order(html) == E.panel_ids(kind, head=False)
+    assert 'data-found="0"' not in html, "every panel shows its source lines"
+    data = page_data(html)
+    name = tr.names[0]
+    np.testing.assert_allclose(data["values"]["bw:dh"], tr[name][1, 1].backward["dh"][:, 1, :], rtol=1e-5,
+                               atol=1e-12)
+    with pytest.raises(E.ExplainError, match="--batch-index 2 is out of range: the batch has B=2 sequences"):
+        E.render(E.Run(tr), batch_index=2)
+
+
+def test_source_lines_point_at_the_backward_pass():
+    for kind, (mod, table) in E.SOURCE.items():
+        for q in table:
+            lines = E.source_lines(kind, q)
+            assert lines, f"{kind}.{q}: source lines not found"
+            src = Path(mod.__file__).read_text(encoding="utf-8").splitlines()
+            for n, text in lines:
+                assert src[n - 1] == text
+
+
+# ---------------------------------------------------------------------------------------------- gradient flow
+def test_gradient_flow_data():
+    res = FL.gradient_flow(T=30, hidden_size=16)
+    for kind in ("rnn", "gru", "lstm"):
+        v = res["dh"][kind]
+        assert v.shape == (30,) and np.all(np.isfinite(v)) and v[-1] > 0
+    assert set(res["dc"]) == {"lstm"}
+    decay = {k: res["dh"][k][0] / res["dh"][k][-1] for k in res["dh"]}
+    assert decay["rnn"] < decay["lstm"], "the RNN's gradient must vanish faster than the LSTM's"
+    g = FL.gate_norms_over_training(steps=4, T=5, hidden_size=6, batch=4)
+    assert set(g["gates"]["lstm"]) == {"da_i", "da_f", "da_g", "da_o"}
+    assert set(g["gates"]["gru"]) == {"da_r", "da_z", "da_n"}
+    assert all(v.shape == (4,) and np.all(np.isfinite(v)) for v in g["gates"]["lstm"].values())
+    assert g["loss"]["lstm"].shape == (4,)
+
+
+def test_flow_without_matplotlib_fails_with_one_line(tmp_path, monkeypatch):
+    monkeypatch.setitem(sys.modules, "matplotlib", None)  # makes `import matplotlib` raise ImportError
+    out = tmp_path / "p.html"
+    rc, stdout, err = explain_cli("--out", out, "--flow")
+    assert rc == 2 and err.count("\n") == 1
+    assert "--flow needs matplotlib" in err and "pip install 'bptt[plot]'" in err
+    assert not out.exists()
+    rc, _, _ = explain_cli("--out", out)  # without --flow the page needs no matplotlib
+    assert rc == 0 and out.exists() and "panel-gradient-flow" not in out.read_text(encoding="utf-8")
+
+
+def test_flow_pictures(tmp_path):
+    out = tmp_path / "p.html"
+    if importlib.util.find_spec("matplotlib") is None:  # the optional extra is not installed: clear error
+        rc, _, err = explain_cli("--out", out, "--flow")
+        assert rc == 2 and "--flow needs matplotlib" in err
+        return
+    path = E.explain(out, flow=True, flow_options={"T": 20, "steps": 5})
+    html = path.read_text(encoding="utf-8")
+    assert panel_order(html)[-1] == "panel-gradient-flow"
+    assert html.count('src="data:image/png;base64,') == 2
+    for name in ("p_gradient_flow.png", "p_gate_norms.png"):
+        assert (tmp_path / name).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+# ---------------------------------------------------------------------------------------------- Chromium
+def chromium() -> str:
+    for name in ("chromium", "chromium-browser", "google-chrome"):
+        exe = shutil.which(name)
+        if exe:
+            return exe
+    pytest.fail(CHROMIUM_HELP)
+
+
+def run_chromium(tmp_path: Path, url: str, *extra: str) -> tuple[str, list[str]]:
+    """Run headless Chromium on ``url``; return stdout and the page's console messages."""
+    profile = tmp_path / f"profile{len(list(tmp_path.glob('profile*')))}"
+    cmd = [chromium(), "--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
+           "--disable-component-update", "--disable-sync", "--no-first-run", "--disable-dev-shm-usage",
+           f"--user-data-dir={profile}", "--enable-logging=stderr", "--v=0", "--virtual-time-budget=5000",
+           *extra, url]
+    proc = subprocess.run(cmd, capture_output=True, text=True, timeout=120)
+    console = [line for line in proc.stderr.splitlines() if ":CONSOLE" in line]
+    return proc.stdout, console
+
+
+def test_page_renders_in_headless_chromium(tmp_path):
+    page = tmp_path / "explain.html"
+    rc, _, err = explain_cli("--out", page)
+    assert rc == 0, err
+    expected = E.panel_ids("lstm", head=True)
+
+    # the console capture works: a broken page is caught
+    bad = tmp_path / "bad.html"
+    bad.write_text("<!DOCTYPE html><html><body><script>undefinedFunction();</script></body></html>")
+    _, console = run_chromium(tmp_path, bad.as_uri())
+    assert any("undefinedFunction" in line for line in console), "console capture does not work"
+
+    dom, console = run_chromium(tmp_path, page.as_uri(), "--dump-dom")
+    assert console == [], f"the page logged to the console: {console}"
+    m = re.search(r'data-selftest="panels:(\d+) visible:(\d+) expected:(\d+) cells:(\d+) errors:(\d+)"', dom)
+    assert m, f"the page's self-test did not run; DOM starts {dom[:300]!r}"
+    panels, visible, exp, cells, errors = map(int, m.groups())
+    assert panels == visible == exp == len(expected) and errors == 0, m.group(0)
+    assert cells > 300, "the page is (nearly) empty"
+    vis = re.search(r'data-visible-panels="([^"]*)"', dom).group(1).split()
+    assert vis == expected, f"panels not visible: {set(expected) - set(vis)}"
+
+    # the step switch: #t=0 shows step 0's values
+    lt = E.seed_run().trace["lstm"][0]
+    dom0, console = run_chromium(tmp_path, page.as_uri() + "#t=0", "--dump-dom")
+    assert console == []
+    shown = re.findall(r'<text class="v"[^>]*data-q="bw:dc" data-i="(\d)">([^<]+)</text>', dom0)
+    assert shown and all(float(txt) == pytest.approx(lt.backward["dc"][0, 0, int(i)], abs=1e-4)
+                         for i, txt in shown)
+    assert 'class="stepbtn cur" data-step="0"' in dom0
+
+    # not blank: a real screenshot of a page full of colour
+    shot = tmp_path / "shot.png"
+    run_chromium(tmp_path, page.as_uri(), f"--screenshot={shot}", "--window-size=1280,1600", "--hide-scrollbars")
+    png = shot.read_bytes()
+    assert png[:8] == b"\x89PNG\r\n\x1a\n"
+    w, h = struct.unpack(">II", png[16:24])
+    assert (w, h) == (1280, 1600)
+    blank = tmp_path / "blank.html"
+    blank.write_text("<!DOCTYPE html><html><body></body></html>")
+    shot0 = tmp_path / "blank.png"
+    run_chromium(tmp_path, blank.as_uri(), f"--screenshot={shot0}", "--window-size=1280,1600")
+    assert len(png) > 10 * len(shot0.read_bytes()), "the screenshot looks blank"
