@@ -10,12 +10,14 @@ from __future__ import annotations
 
 __version__ = "0.1.0"
 
-from . import functional, nn, optim, trace  # noqa: E402
+from . import data, functional, models, nn, optim, trace  # noqa: E402
 from .gradcheck import GradcheckError, GradcheckReport, check_function, check_module, numerical_gradient  # noqa: E402,I001
 
 __all__ = [
     "__version__",
+    "data",
     "functional",
+    "models",
     "nn",
     "optim",
     "trace",

@@ -358,9 +358,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out", default=None, help="PNG path (default DIR/loss.png)")
     p.set_defaults(func=_cmd_plot)
 
-    from . import cli_explain
+    from . import cli_explain, cli_translate
 
     cli_explain.add_parser(sub)
+    cli_translate.add_parser(sub)
 
     p = sub.add_parser("gradcheck", help="check every hand-derived backward pass against finite differences")
     p.add_argument("--seed", type=int, default=0)

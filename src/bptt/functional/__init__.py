@@ -11,6 +11,7 @@ boundary) and nothing here holds state: the cache is all ``backward`` needs.
 """
 
 from . import (
+    attention,
     cross_entropy,
     dropout,
     embedding,
@@ -27,6 +28,7 @@ from . import (
 )
 
 __all__ = [
+    "attention",
     "cross_entropy",
     "dropout",
     "embedding",

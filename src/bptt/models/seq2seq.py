@@ -51,7 +51,8 @@ def _make_rnn(cell: str, input_size: int, hidden_size: int, num_layers: int, bid
         return LSTM(input_size, hidden_size, num_layers, bidirectional=bidirectional, dtype=dtype, rng=rng)
     if cell == "gru":
         return GRU(input_size, hidden_size, num_layers, bidirectional=bidirectional, dtype=dtype, rng=rng)
-    return LayerNormLSTM(input_size, hidden_size, num_layers, bidirectional=bidirectional, dtype=dtype, rng=rng)
+    return LayerNormLSTM(input_size, hidden_size, num_layers, bidirectional=bidirectional, dtype=dtype,
+                         rng=rng)
 
 
 @dataclass
@@ -122,7 +123,8 @@ class Seq2Seq(Module):
             self.decoder = _make_rnn(self.cell, E, H, L, False, self.dtype, gen)
         else:
             if self.attention in ("luong", "scaled_luong"):
-                mech = LuongAttention(H, Dm, scale=self.attention == "scaled_luong", dtype=self.dtype, rng=gen)
+                mech = LuongAttention(H, Dm, scale=self.attention == "scaled_luong", dtype=self.dtype,
+                                      rng=gen)
             else:
                 mech = BahdanauAttention(H, Dm, H, normalize=self.attention == "normed_bahdanau",
                                          dtype=self.dtype, rng=gen)
@@ -175,8 +177,8 @@ class Seq2Seq(Module):
             raise ValueError(f"{where}: src_lengths must be an integer array of shape ({B},), got "
                              f"{C.shape_str(lengths.shape)} {lengths.dtype}")
         if lengths.min() < 1 or lengths.max() > S:
-            raise ValueError(f"{where}: src_lengths must be in [1, {S}], got min {int(lengths.min())} and max "
-                             f"{int(lengths.max())}")
+            raise ValueError(f"{where}: src_lengths must be in [1, {S}], got min {int(lengths.min())} and "
+                             f"max {int(lengths.max())}")
         return src, lengths.astype(np.int64)
 
     # ------------------------------------------------------------------ encoder and bridge
@@ -265,7 +267,9 @@ class Seq2Seq(Module):
         return AttentionWrapperState(state, np.zeros((B, self.decoder.attention_size), dtype=self.dtype)), mem
 
     def _step(self, y_prev: np.ndarray, state: Any, mem: Any) -> tuple[np.ndarray, Any, np.ndarray | None]:
-        """Log-probabilities ``(N, V)`` of the next token, the next state and the alignments ``(N, S)``."""
+        """Log-probabilities ``(N, V)`` of the next token, the next state and the alignments ``(N, S)``.
+
+        ``<pad>`` and ``<s>`` get ``-inf``: they are never targets, so they are never emitted."""
         e = self.tgt_embedding(y_prev)
         if self.has_attention:
             out, state = self.decoder.step(e, state, mem)
@@ -276,6 +280,7 @@ class Seq2Seq(Module):
         logits = self.output_layer(out)
         z = logits - logits.max(axis=1, keepdims=True)
         logp = z - np.log(np.exp(z).sum(axis=1, keepdims=True))
+        logp[:, (PAD, SOS)] = -np.inf  # never targets: never emitted (the rest keep their log-probabilities)
         return logp, state, alignments
 
     @staticmethod
@@ -288,17 +293,19 @@ class Seq2Seq(Module):
             return tuple(s[:, rows] for s in state)
         return state[:, rows]
 
-    def _max_length(self, lengths: np.ndarray, max_length: int | None, where: str) -> int:
+    def _limits(self, lengths: np.ndarray, max_length: int | None, where: str) -> np.ndarray:
+        """Per-sequence step limits: ``max_length``, or ``max(10, 2 * length)`` (TensorFlow NMT's twice the
+        source length, with a floor). Per sequence, so a result never depends on the rest of the batch."""
         if max_length is None:
-            return max(10, 2 * int(lengths.max()))  # TensorFlow NMT: twice the longest source
-        return C.positive_int(max_length, "max_length", where)
+            return np.maximum(10, 2 * lengths)
+        return np.full(lengths.shape, C.positive_int(max_length, "max_length", where), dtype=np.int64)
 
     def greedy(self, src: np.ndarray, src_lengths: Any = None, max_length: int | None = None) -> Hypotheses:
         """Greedy decoding of a batch (``src`` ``(S, B)``): the most probable token at every step, until
-        every sequence has emitted ``</s>`` or ``max_length`` steps (default ``max(10, 2 * S)``)."""
+        each sequence has emitted ``</s>`` or ``max_length`` tokens (default ``max(10, 2 * its length)``)."""
         where = "Seq2Seq.greedy"
         src, lengths = self._check_src(src, src_lengths, where)
-        T = self._max_length(lengths, max_length, where)
+        limits = self._limits(lengths, max_length, where)
         B = src.shape[1]
         with no_grad():
             state, mem = self._start(src, lengths)
@@ -306,15 +313,16 @@ class Seq2Seq(Module):
             finished = np.zeros(B, dtype=bool)
             scores = np.zeros(B, dtype=self.dtype)
             toks, aligns = [], []
-            for _ in range(T):
+            for t in range(int(limits.max())):
+                stopped = finished | (t >= limits)
+                if stopped.all():
+                    break
                 logp, state, a = self._step(y, state, mem)
                 y = logp.argmax(axis=1)
-                scores += np.where(finished, 0.0, logp[np.arange(B), y]).astype(self.dtype)
-                toks.append(np.where(finished, PAD, y))
+                scores += np.where(stopped, 0.0, logp[np.arange(B), y]).astype(self.dtype)
+                toks.append(np.where(stopped, PAD, y))
                 aligns.append(a)
-                finished = finished | (y == EOS)
-                if finished.all():
-                    break
+                finished = finished | ((y == EOS) & ~stopped)
         return self._collect(np.stack(toks, axis=1), scores, finished, aligns, lengths)
 
     def _collect(self, toks: np.ndarray, scores: np.ndarray, finished: np.ndarray, aligns: list,
@@ -325,10 +333,10 @@ class Seq2Seq(Module):
         out_toks, out_al = [], []
         for b in range(B):  # per-sequence bookkeeping of the results only (no math)
             row = toks[b]
-            ends = np.flatnonzero(row == EOS)
+            ends = np.flatnonzero((row == EOS) | (row == PAD))  # <pad> is never emitted: it is filler
             n = int(ends[0]) if ends.size else len(row)
             out_toks.append([int(t) for t in row[:n]])
-            steps = n + 1 if ends.size else n
+            steps = n + 1 if ends.size and row[n] == EOS else n
             out_al.append(None if A is None else A[b, :steps, : int(lengths[b])].copy())
         return Hypotheses(out_toks, scores, out_al, finished, normalized)
 
@@ -340,7 +348,8 @@ class Seq2Seq(Module):
         log-probability divided by :math:`lp(\ell) = ((5 + \ell)/6)^{\alpha}` (``alpha = length_penalty``;
         :math:`\ell` counts the tokens before ``</s>``) and keeps the ``beam_width`` best per sequence (ties
         go to the lower beam, then the lower token id). A finished beam can only be extended by ``</s>`` at
-        probability 1. Returns the best hypothesis per sequence; ``scores`` are the sums of the
+        probability 1. Each sequence stops after ``max_length`` tokens (default ``max(10, 2 * its
+        length)``). Returns the best hypothesis per sequence; ``scores`` are the sums of the
         log-probabilities, ``normalized_scores`` the length-penalised ones. ``beam_width=1`` is greedy
         decoding.
         """
@@ -351,7 +360,7 @@ class Seq2Seq(Module):
         if alpha < 0:
             raise ValueError(f"{where}: length_penalty must be >= 0, got {alpha}")
         src, lengths = self._check_src(src, src_lengths, where)
-        T = self._max_length(lengths, max_length, where)
+        limits = self._limits(lengths, max_length, where)
         K = int(beam_width)
         B = src.shape[1]
         V = self.tgt_vocab_size
@@ -371,7 +380,11 @@ class Seq2Seq(Module):
             eos_row = np.full(V, -np.inf, dtype=self.dtype)
             eos_row[EOS] = 0.0
             not_eos = np.arange(V) != EOS
-            for _ in range(T):
+            keep = np.arange(K)[None, :]
+            for t in range(int(limits.max())):
+                frozen = (t >= limits)[:, None]  # out of steps: the beams stay as they are
+                if np.all(finished | frozen):
+                    break
                 logp, state, a = self._step(y, state, mem)
                 logp = logp.reshape(B, K, V)
                 logp = np.where(finished[:, :, None], eos_row, logp)
@@ -380,9 +393,15 @@ class Seq2Seq(Module):
                 score = total if alpha == 0.0 else total / _length_penalty(new_len, alpha).astype(self.dtype)
                 top = _top_k(score.reshape(B, K * V), K)
                 parent, tok = top // V, top % V
-                sum_logp = np.take_along_axis(total.reshape(B, K * V), top, axis=1)
-                out_len = np.take_along_axis(new_len.reshape(B, K * V), top, axis=1)
-                finished = np.take_along_axis(finished, parent, axis=1) | (tok == EOS)
+                new_sum = np.take_along_axis(total.reshape(B, K * V), top, axis=1)
+                new_out_len = np.take_along_axis(new_len.reshape(B, K * V), top, axis=1)
+                new_finished = np.take_along_axis(finished, parent, axis=1) | (tok == EOS)
+                if frozen.any():
+                    parent, tok = np.where(frozen, keep, parent), np.where(frozen, PAD, tok)
+                    new_sum = np.where(frozen, sum_logp, new_sum)
+                    new_out_len = np.where(frozen, out_len, new_out_len)
+                    new_finished = np.where(frozen, finished, new_finished)
+                sum_logp, out_len, finished = new_sum, new_out_len, new_finished
                 toks = np.concatenate([np.take_along_axis(toks, parent[:, :, None], axis=1), tok[:, :, None]],
                                       axis=2)
                 rows = (np.arange(B)[:, None] * K + parent).reshape(-1)
@@ -391,8 +410,6 @@ class Seq2Seq(Module):
                     aligns = [al[np.arange(B)[:, None], parent] for al in aligns]
                     aligns.append(a[rows].reshape(B, K, -1))
                 y = tok.reshape(-1)
-                if finished.all():
-                    break
             normalized = sum_logp if alpha == 0.0 else sum_logp / _length_penalty(out_len, alpha).astype(
                 self.dtype)
             best = _top_k(normalized, 1)[:, 0]
@@ -408,6 +425,7 @@ class Seq2Seq(Module):
         where = "Seq2Seq.translate"
         if isinstance(beam_width, bool) or not isinstance(beam_width, (int, np.integer)) or beam_width <= 0:
             raise ValueError(f"{where}: beam_width must be a positive int, got {beam_width!r}")
+        batch_size = C.positive_int(batch_size, "batch_size", where)
         if not sources:
             raise ValueError(f"{where}: no sources to translate")
         for i, s in enumerate(sources):

@@ -5,11 +5,25 @@ adds into each ``Parameter.grad``.
 """
 
 from . import utils
+from .attention import (
+    AttentionMechanism,
+    AttentionMemory,
+    AttentionWrapper,
+    AttentionWrapperState,
+    BahdanauAttention,
+    LuongAttention,
+)
 from .layers import CrossEntropyLoss, Dropout, Embedding, Linear
 from .module import Module, Parameter, is_grad_enabled, no_grad
 from .rnn import GRU, LSTM, RNN, GRUCell, LayerNormLSTM, LSTMCell, RNNBase, RNNCell
 
 __all__ = [
+    "AttentionMechanism",
+    "AttentionMemory",
+    "AttentionWrapper",
+    "AttentionWrapperState",
+    "BahdanauAttention",
+    "LuongAttention",
     "GRU",
     "LSTM",
     "RNN",
