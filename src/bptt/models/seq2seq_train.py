@@ -14,10 +14,7 @@ from __future__ import annotations
 
 import dataclasses
 import hashlib
-import json
 import math
-import signal
-import threading
 import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
@@ -37,10 +34,18 @@ from ..data.parallel import (
     read_tsv,
 )
 from ..nn import CrossEntropyLoss, no_grad
-from ..nn.utils import clip_grad_norm_
 from . import checkpoint as ckpt
+from ._loop import (
+    Interrupted,
+    TrainingError,
+    append_metrics,
+    clip_and_check,
+    deferred_sigint,
+    metrics_path,
+    truncate_metrics,
+)
 from .seq2seq import ATTENTIONS, CELLS, ENCODERS, Seq2Seq
-from .train import Interrupted, TrainingError, build_optimizer, generators
+from .train import build_optimizer, generators
 
 KIND = "seq2seq"
 OPTIMIZERS = ("adam", "rmsprop", "sgd", "adagrad")
@@ -195,23 +200,6 @@ def evaluate(model: Seq2Seq, src_vocab: ParallelVocab, tgt_vocab: ParallelVocab,
             "hypotheses": hyp_text}
 
 
-def _metrics_path(out: Path) -> Path:
-    return out / "metrics.jsonl"
-
-
-def _truncate_metrics(out: Path, step: int) -> None:
-    p = _metrics_path(out)
-    if not p.exists():
-        return
-    kept = []
-    for line in p.read_text(encoding="utf-8").splitlines():
-        try:
-            if json.loads(line).get("step", 0) <= step:
-                kept.append(line)
-        except json.JSONDecodeError:
-            continue
-    p.write_text("".join(k + "\n" for k in kept), encoding="utf-8")
-
 
 # ---------------------------------------------------------------------------------------------- train
 def train(
@@ -297,10 +285,10 @@ def train(
         if step >= total_steps:
             raise ValueError(f"the checkpoint is already at step {step}; pass --steps larger than {step} to "
                              "go on")
-        _truncate_metrics(out, step)
+        truncate_metrics(out, step)
     out.mkdir(parents=True, exist_ok=True)
     if meta_prev is None:
-        _metrics_path(out).unlink(missing_ok=True)
+        metrics_path(out).unlink(missing_ok=True)
     ckpt.write_json_atomic(out / "config.json", {**cfg.to_dict(), "src_vocab_size": len(src_vocab),
                                                    "tgt_vocab_size": len(tgt_vocab)})
     if on_start is not None:
@@ -328,26 +316,15 @@ def train(
         return ckpt.save(out / ckpt.FILENAME, meta, {n: p.data for n, p in model.named_parameters()}, arrays)
 
     def log(record: dict[str, Any]) -> None:
-        with open(_metrics_path(out), "a", encoding="utf-8") as fh:
-            fh.write(json.dumps(record) + "\n")
-        if on_log is not None:
-            on_log(record)
+        append_metrics(out, record, on_log)
 
     t_window = time.perf_counter()
     val_loss = exact = None
-    sigint = {"requested": False}
     consistent = True
-
-    def on_sigint(signum: int, frame: Any) -> None:
-        if sigint["requested"]:
-            raise KeyboardInterrupt
-        sigint["requested"] = True
-
-    previous_handler = None
-    if threading.current_thread() is threading.main_thread():
-        previous_handler = signal.signal(signal.SIGINT, on_sigint)
+    # Ctrl-C is deferred to the end of the current step, so the checkpoint saved on interruption is exactly
+    # the state after a finished step (a second Ctrl-C stops at once and saves nothing).
     try:
-        with np.errstate(all="ignore"):
+        with np.errstate(all="ignore"), deferred_sigint() as sigint:
             while step < total_steps:
                 consistent = False
                 idx = next(batches)
@@ -356,17 +333,7 @@ def train(
                 loss = float(ce(logits.reshape(-1, V), b["tgt_out"].reshape(-1)))
                 model.zero_grad()
                 model.backward(ce.backward().reshape(logits.shape))
-                if cfg.clip_norm is not None:
-                    gnorm = clip_grad_norm_(params, cfg.clip_norm)
-                else:
-                    gnorm = math.sqrt(sum(float(np.vdot(p.grad, p.grad)) for p in params))
-                if not (math.isfinite(loss) and math.isfinite(gnorm)):
-                    what = "loss" if not math.isfinite(loss) else "gradient norm"
-                    value = loss if not math.isfinite(loss) else gnorm
-                    kept = (f"the last good checkpoint (step {last_saved}) is kept in {out}"
-                            if (out / ckpt.FILENAME).exists() else "no checkpoint had been saved yet")
-                    raise TrainingError(f"training stopped at step {step + 1}: the {what} is not finite "
-                                        f"({value}); {kept}")
+                gnorm = clip_and_check(params, cfg.clip_norm, loss, step, out, last_saved)
                 optimizer.step()
                 step += 1
                 window_loss += loss
@@ -398,16 +365,13 @@ def train(
                     last_saved = step
                 if on_progress is not None:
                     on_progress(step, total_steps, loss)
-                if sigint["requested"]:
+                if sigint.requested:
                     raise KeyboardInterrupt
     except KeyboardInterrupt:
         if not consistent:
             raise
         path = save(step)
         raise Interrupted(step, path) from None
-    finally:
-        if previous_handler is not None:
-            signal.signal(signal.SIGINT, previous_handler)
     return {"step": step, "val_loss": val_loss, "val_exact_match": exact,
             "checkpoint": str(out / ckpt.FILENAME)}
 

@@ -8,10 +8,7 @@ text)`` for periodic samples and ``on_progress(step, total, loss)`` after every 
 from __future__ import annotations
 
 import dataclasses
-import json
 import math
-import signal
-import threading
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -23,26 +20,23 @@ from .. import optim
 from ..data import DataError, TBPTTStreams, Vocabulary, eval_chunks, read_text, split_train_val
 from ..data.default_corpus import default_corpus_text
 from ..nn import CrossEntropyLoss, Module, no_grad
-from ..nn.utils import clip_grad_norm_
 from . import checkpoint as ckpt
+from ._loop import (
+    Interrupted,
+    TrainingError,
+    append_metrics,
+    clip_and_check,
+    deferred_sigint,
+    metrics_path,
+    truncate_metrics,
+)
 from .lm import CELLS, LanguageModel
+
+__all__ = ["Interrupted", "TrainConfig", "TrainingError", "evaluate_loss", "load_model", "train"]
 
 KIND = "language_model"
 OPTIMIZERS = ("adam", "rmsprop", "sgd", "adagrad")
 LN2 = math.log(2.0)
-
-
-class TrainingError(RuntimeError):
-    """Training cannot go on (non-finite loss or gradients, bad configuration)."""
-
-
-class Interrupted(Exception):
-    """Raised by :func:`train` after Ctrl-C, once the checkpoint is saved."""
-
-    def __init__(self, step: int, path: Path) -> None:
-        super().__init__(f"interrupted at step {step}; checkpoint saved to {path}")
-        self.step = step
-        self.path = path
 
 
 @dataclasses.dataclass
@@ -175,24 +169,6 @@ def evaluate_loss(model: LanguageModel, ids: np.ndarray, batch_size: int, seq_le
     return total / count
 
 
-def _metrics_path(out: Path) -> Path:
-    return out / "metrics.jsonl"
-
-
-def _truncate_metrics(out: Path, step: int) -> None:
-    """Keep only the records up to ``step`` (a resumed run rewrites what followed the checkpoint)."""
-    p = _metrics_path(out)
-    if not p.exists():
-        return
-    kept = []
-    for line in p.read_text(encoding="utf-8").splitlines():
-        try:
-            if json.loads(line).get("step", 0) <= step:
-                kept.append(line)
-        except json.JSONDecodeError:
-            continue
-    p.write_text("".join(k + "\n" for k in kept), encoding="utf-8")
-
 
 # ---------------------------------------------------------------------------------------------- train
 def train(
@@ -275,10 +251,10 @@ def train(
         step = int(meta_prev["step"])
         if step >= total_steps:
             raise ValueError(f"the checkpoint is already at step {step}; pass --steps larger than {step} to go on")
-        _truncate_metrics(out, step)
+        truncate_metrics(out, step)
     out.mkdir(parents=True, exist_ok=True)
     if meta_prev is None:  # a fresh run starts a fresh metrics file (not appended to a failed run's records)
-        _metrics_path(out).unlink(missing_ok=True)
+        metrics_path(out).unlink(missing_ok=True)
     ckpt.write_json_atomic(out / "config.json", {**cfg.to_dict(), "total_steps": total_steps,
                                                    "vocab_size": len(vocab)})
     if on_start is not None:
@@ -308,10 +284,7 @@ def train(
         return ckpt.save(out / ckpt.FILENAME, meta, {n: p.data for n, p in model.named_parameters()}, arrays)
 
     def log(record: dict[str, Any]) -> None:
-        with open(_metrics_path(out), "a", encoding="utf-8") as fh:
-            fh.write(json.dumps(record) + "\n")
-        if on_log is not None:
-            on_log(record)
+        append_metrics(out, record, on_log)
 
     window_loss, window_n, window_tokens = 0.0, 0, 0
     if meta_prev is not None and "window" in meta_prev:  # the partial logging window of the interrupted run
@@ -319,22 +292,12 @@ def train(
         window_loss, window_n, window_tokens = float(w["loss"]), int(w["n"]), int(w["tokens"])
     t_window = time.perf_counter()
     val_loss = None
-    # Ctrl-C (SIGINT) is deferred to the end of the current step, so the checkpoint saved on interruption is
-    # exactly the state after a finished step (a second Ctrl-C stops at once and saves nothing).
-    sigint = {"requested": False}
     consistent = True
-
-    def on_sigint(signum: int, frame: Any) -> None:
-        if sigint["requested"]:
-            raise KeyboardInterrupt
-        sigint["requested"] = True
-
-    previous_handler = None
-    if threading.current_thread() is threading.main_thread():
-        previous_handler = signal.signal(signal.SIGINT, on_sigint)
+    # Ctrl-C is deferred to the end of the current step, so the checkpoint saved on interruption is exactly
+    # the state after a finished step (a second Ctrl-C stops at once and saves nothing).
     try:
         # non-finite values are detected and reported below; numpy's overflow warnings would only add noise
-        with np.errstate(all="ignore"):
+        with np.errstate(all="ignore"), deferred_sigint() as sigint:
             while step < total_steps:
                 consistent = False  # from here until the step's bookkeeping is done
                 batch = next(streams)
@@ -344,18 +307,7 @@ def train(
                 loss = float(ce(logits.reshape(-1, V), batch.y.reshape(-1)))
                 model.zero_grad()
                 model.backward(ce.backward().reshape(logits.shape))
-                if cfg.clip_norm is not None:
-                    gnorm = clip_grad_norm_(params, cfg.clip_norm)
-                else:
-                    gnorm = math.sqrt(sum(float(np.vdot(p.grad, p.grad)) for p in params))
-                if not (math.isfinite(loss) and math.isfinite(gnorm)):
-                    what = "loss" if not math.isfinite(loss) else "gradient norm"
-                    value = loss if not math.isfinite(loss) else gnorm
-                    kept = (f"the last good checkpoint (step {last_saved}) is kept in {out}"
-                            if (out / ckpt.FILENAME).exists() else "no checkpoint had been saved yet")
-                    raise TrainingError(
-                        f"training stopped at step {step + 1}: the {what} is not finite ({value}); {kept}"
-                    )
+                gnorm = clip_and_check(params, cfg.clip_norm, loss, step, out, last_saved)
                 optimizer.step()
                 state = new_state
                 step += 1
@@ -387,16 +339,13 @@ def train(
                     last_saved = step
                 if on_progress is not None:  # after the step is complete: a Ctrl-C raised here is clean
                     on_progress(step, total_steps, loss)
-                if sigint["requested"]:
+                if sigint.requested:
                     raise KeyboardInterrupt
     except KeyboardInterrupt:
         if not consistent:  # interrupted in the middle of a step: its state is half-updated, do not save it
             raise
         path = save(step)
         raise Interrupted(step, path) from None
-    finally:
-        if previous_handler is not None:
-            signal.signal(signal.SIGINT, previous_handler)
     return {
         "step": step,
         "val_loss": val_loss,
