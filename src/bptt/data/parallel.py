@@ -26,7 +26,7 @@ from typing import Any
 
 import numpy as np
 
-from .text import DataError
+from .text import DataError, read_text
 
 PAD, UNK, SOS, EOS = 0, 1, 2, 3
 SPECIALS = ("<pad>", "<unk>", "<s>", "</s>")
@@ -50,24 +50,7 @@ def detokenize(tokens: Sequence[str], level: str = "word") -> str:
 
 def read_file(path: str | Path, what: str = "file") -> str:
     """Read a UTF-8 text file; :class:`DataError` for a missing, binary, undecodable or empty file."""
-    p = Path(path)
-    if not p.exists():
-        raise DataError(f"{what} not found: {p}")
-    if p.is_dir():
-        raise DataError(f"{what} is a directory, not a file: {p}")
-    try:
-        raw = p.read_bytes()
-    except OSError as exc:
-        raise DataError(f"cannot read {what} {p}: {exc.strerror or exc}") from None
-    if b"\x00" in raw[:65536]:
-        raise DataError(f"{what} looks binary (it contains NUL bytes), expected UTF-8 text: {p}")
-    try:
-        text = raw.decode("utf-8")
-    except UnicodeDecodeError as exc:
-        raise DataError(f"{what} is not valid UTF-8 text: {p} ({exc.reason} at byte {exc.start})") from None
-    if not text.strip():
-        raise DataError(f"{what} is empty: {p}")
-    return text
+    return read_text(path, what)
 
 
 def parse_tsv(text: str, name: str = "<text>", level: str = "word") -> list[Pair]:

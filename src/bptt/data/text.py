@@ -16,25 +16,28 @@ class DataError(ValueError):
     """Bad user data (missing, empty, binary or undecodable file; unknown tokens; too little text)."""
 
 
-def read_text(path: str | Path) -> str:
-    """Read a UTF-8 text file; raise :class:`DataError` naming the problem (missing, directory, binary, empty)."""
+def read_text(path: str | Path, what: str = "corpus file") -> str:
+    """Read a UTF-8 text file; raise :class:`DataError` naming the problem (missing, directory, binary, empty).
+
+    ``what`` names the file in the messages (``"corpus file"``, ``"training file"``, ...).
+    """
     p = Path(path)
     if not p.exists():
-        raise DataError(f"corpus file not found: {p}")
+        raise DataError(f"{what} not found: {p}")
     if p.is_dir():
-        raise DataError(f"corpus path is a directory, not a file: {p}")
+        raise DataError(f"{what} is a directory, not a file: {p}")
     try:
         raw = p.read_bytes()
     except OSError as exc:
-        raise DataError(f"cannot read corpus file {p}: {exc.strerror or exc}") from None
+        raise DataError(f"cannot read {what} {p}: {exc.strerror or exc}") from None
     if b"\x00" in raw[:65536]:
-        raise DataError(f"corpus file looks binary (it contains NUL bytes), expected UTF-8 text: {p}")
+        raise DataError(f"{what} looks binary (it contains NUL bytes), expected UTF-8 text: {p}")
     try:
         text = raw.decode("utf-8")
     except UnicodeDecodeError as exc:
-        raise DataError(f"corpus file is not valid UTF-8 text: {p} ({exc.reason} at byte {exc.start})") from None
+        raise DataError(f"{what} is not valid UTF-8 text: {p} ({exc.reason} at byte {exc.start})") from None
     if not text.strip():
-        raise DataError(f"corpus file is empty: {p}")
+        raise DataError(f"{what} is empty: {p}")
     return text
 
 

@@ -37,7 +37,7 @@ from collections.abc import Callable
 import numpy as np
 
 from ._workspace import Workspace, empty, scaled_transpose
-from .lstm import _active_mask, _gate_scale, _prev_cur, _take
+from .lstm import _active_mask, _gate_scale, _prev_cur, _take, add_carried
 
 GRUCache = tuple
 
@@ -160,13 +160,7 @@ def backward(
     rec = np.empty((B, H), dtype=dt)
     for t in order:
         dh = DH[t]
-        if dy is None:
-            dh[...] = dh_next
-        elif active is None:
-            np.add(dy[t], dh_next, out=dh)
-        else:
-            np.multiply(dy[t], active[t], out=dh)
-            dh += dh_next
+        add_carried(dh, dy, dh_next, active, t)  # dHt: dh = dy[t] + dh_next
         np.multiply(dh[:, None, :], Q[t], out=DGH3[t])
         if active is not None:
             inactive = ~active[t]

@@ -51,7 +51,7 @@ from collections.abc import Callable
 import numpy as np
 
 from ._workspace import Workspace, empty
-from .lstm import _active_mask, _prev_cur, _take
+from .lstm import _active_mask, _prev_cur, _take, add_carried
 
 EPS = 1e-12  # TensorFlow's layers.layer_norm variance_epsilon
 
@@ -249,13 +249,7 @@ def backward(
     K_hT = np.ascontiguousarray(K_h.T)
     for t in order:
         dh = DH[t]
-        if dy is None:
-            dh[...] = dh_next
-        elif active is None:
-            np.add(dy[t], dh_next, out=dh)
-        else:
-            np.multiply(dy[t], active[t], out=dh)
-            dh += dh_next
+        add_carried(dh, dy, dh_next, active, t)  # dHt: dh = dy[t] + dh_next
         dc = DC[t]
         np.multiply(dh, K[t], out=dc)
         dc += dc_next

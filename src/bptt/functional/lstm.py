@@ -191,6 +191,19 @@ def forward(
     return (y, h_n, c_n), cache
 
 
+def add_carried(dh: np.ndarray, dy: np.ndarray | None, dh_next: np.ndarray, active: np.ndarray | None,
+                t: int) -> None:
+    """``dh = dy[t] + dh_next`` (the seed's dHt): the output's gradient at step ``t`` (none at padded steps,
+    ``None`` meaning zero) plus the gradient carried back from step ``t + 1``. Shared by every recurrent op."""
+    if dy is None:
+        dh[...] = dh_next
+    elif active is None:
+        np.add(dy[t], dh_next, out=dh)
+    else:
+        np.multiply(dy[t], active[t], out=dh)
+        dh += dh_next
+
+
 def _active_mask(lengths: np.ndarray, T: int) -> np.ndarray:
     """``(T, B, 1)`` boolean mask, True where step ``t`` is inside sequence ``b``."""
     return (np.arange(T)[:, None] < np.asarray(lengths)[None, :])[:, :, None]
@@ -259,13 +272,7 @@ def backward(
     W_hh_T = W_hh  # dh_next = da @ W_hh
     for t in order:
         dh = DH[t]
-        if dy is None:
-            dh[...] = dh_next
-        elif active is None:
-            np.add(dy[t], dh_next, out=dh)
-        else:
-            np.multiply(dy[t], active[t], out=dh)
-            dh += dh_next
+        add_carried(dh, dy, dh_next, active, t)  # dHt: dh = dy[t] + dh_next
         if dr is None:
             dho = dh
         else:

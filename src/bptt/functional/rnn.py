@@ -21,7 +21,7 @@ from collections.abc import Callable
 import numpy as np
 
 from ._workspace import Workspace, empty
-from .lstm import _active_mask, _prev_cur, _take
+from .lstm import _active_mask, _prev_cur, _take, add_carried
 
 RNNCache = tuple
 
@@ -116,13 +116,7 @@ def backward(
     dh_next = np.zeros((B, H), dtype=dt) if dh_n is None else np.array(dh_n, dtype=dt)
     for t in order:
         dh = DH[t]
-        if dy is None:
-            dh[...] = dh_next
-        elif active is None:
-            np.add(dy[t], dh_next, out=dh)
-        else:
-            np.multiply(dy[t], active[t], out=dh)
-            dh += dh_next
+        add_carried(dh, dy, dh_next, active, t)  # dHt: dh = dy[t] + dh_next
         np.multiply(dh, dphi[t], out=dA[t])
         np.matmul(dA[t], W_hh, out=dh_next)
         if active is not None:

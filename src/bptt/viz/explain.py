@@ -181,7 +181,7 @@ def _softmax(z: np.ndarray) -> np.ndarray:
 #: Per kind and quantity, the functional op and the substrings of the lines of its backward pass that compute it.
 SOURCE: dict[str, tuple[Any, dict[str, list[str]]]] = {
     "lstm": (_lstm, {
-        "dh": ["np.add(dy[t], dh_next, out=dh)"],
+        "dh": ["add_carried(dh, dy, dh_next"],
         "do": ["Q = np.subtract(1.0, o,", "Q *= o", "Q *= TC", "np.multiply(dho, Q[t], out=dA4[t, :, 3])"],
         "dc": ["K = np.multiply(TC, TC,", "np.subtract(1.0, K, out=K)", "K *= o",
                "np.multiply(dho, K[t], out=dc)", "dc += dc_next"],
@@ -197,7 +197,7 @@ SOURCE: dict[str, tuple[Any, dict[str, list[str]]]] = {
         "dc_next": ["np.multiply(dc, f[t], out=dc_prev)", "dc_next, dc_prev = dc_prev, dc_next"],
     }),
     "lnlstm": (_ln, {
-        "dh": ["np.add(dy[t], dh_next, out=dh)"],
+        "dh": ["add_carried(dh, dy, dh_next"],
         "do": ["Q = np.subtract(1.0, o,", "Q *= o", "Q *= TC", "np.multiply(dh, Q[t], out=dAhat[t, :, 3])"],
         "dc": ["K *= o", "np.multiply(dh, K[t], out=dc)", "dc += dc_next", "dct = _ln_backward_rows(dc,"],
         "dg": ["np.multiply(G, G, out=P[:, :, 1])", "P[:, :, 1] *= i",
@@ -211,7 +211,7 @@ SOURCE: dict[str, tuple[Any, dict[str, list[str]]]] = {
         "dc_next": ["dc_prev = dct * f[t]", "dc_next = dc_prev"],
     }),
     "gru": (_gru, {
-        "dh": ["np.add(dy[t], dh_next, out=dh)"],
+        "dh": ["add_carried(dh, dy, dh_next"],
         "dn": ["Pn = np.multiply(n, n,", "np.subtract(1.0, Pn, out=Pn)", "Pn *= 1.0 - z",
                "np.multiply(DH, Pn, out=DGX[:, :, 2 * H :])"],
         "dz": ["np.subtract(H_prev, n, out=Q[:, :, 1])", "Q[:, :, 1] *= z", "Q[:, :, 1] *= 1.0 - z",
@@ -222,7 +222,7 @@ SOURCE: dict[str, tuple[Any, dict[str, list[str]]]] = {
                "dx = np.matmul(dgx2, W_ih)"],
     }),
     "rnn": (_rnn, {
-        "dh": ["np.add(dy[t], dh_next, out=dh)"],
+        "dh": ["add_carried(dh, dy, dh_next"],
         "da": ["np.multiply(H_cur, H_cur, out=dphi)", "np.subtract(1.0, dphi, out=dphi)",
                "np.multiply(dh, dphi[t], out=dA[t])"],
         "dz": ["np.matmul(dA[t], W_hh, out=dh_next)", "dx = np.matmul(dA2, W_ih)"],
