@@ -191,6 +191,9 @@ def forward(
     return (y, h_n, c_n), cache
 
 
+_FACTOR_ELEMENTS = 2**15  # B*H elements per step x steps: the size of one block of backward factors
+
+
 def add_carried(dh: np.ndarray, dy: np.ndarray | None, dh_next: np.ndarray, active: np.ndarray | None,
                 t: int) -> None:
     """``dh = dy[t] + dh_next`` (the seed's dHt): the output's gradient at step ``t`` (none at padded steps,
@@ -241,25 +244,33 @@ def backward(
     C_prev = Cs[:-1] if d == 0 else Cs[1:]
     H_prev = Hs[:-1] if d == 0 else Hs[1:]
     A4 = A.reshape(T, B, 4, H)
-    i, f, g, o = A4[:, :, 0], A4[:, :, 1], A4[:, :, 2], A4[:, :, 3]
+    f = A4[:, :, 1]
 
-    # Step-independent factors, for all T at once.
-    # Pf[:, :, 0] = g i (1-i),  Pf[:, :, 1] = c_prev f (1-f),  Pf[:, :, 2] = i (1-g^2)   (multiply dc)
-    Pf = empty(ws, (T, B, 3, H), dt, tmp)
-    np.subtract(1.0, A4[:, :, 0:2], out=Pf[:, :, 0:2])
-    Pf[:, :, 0:2] *= A4[:, :, 0:2]
-    Pf[:, :, 0] *= g
-    Pf[:, :, 1] *= C_prev
-    np.multiply(g, g, out=Pf[:, :, 2])
-    np.subtract(1.0, Pf[:, :, 2], out=Pf[:, :, 2])
-    Pf[:, :, 2] *= i
+    # Step-independent factors, formed for a block of S steps at a time (in the buffers below, so that the
+    # per-step loop reads them while they are still in cache):
+    # Pf[., 0] = g i (1-i),  Pf[., 1] = c_prev f (1-f),  Pf[., 2] = i (1-g^2)   (multiply dc)
     # Q = tanh(c) o (1-o)  (multiplies dh to give da^o);  K = o (1 - tanh^2 c)  (dh -> dc)
-    K = np.multiply(TC, TC, out=empty(ws, (T, B, H), dt, tmp))
-    np.subtract(1.0, K, out=K)
-    K *= o
-    Q = np.subtract(1.0, o, out=empty(ws, (T, B, H), dt, tmp))
-    Q *= o
-    Q *= TC
+    S = min(T, max(4, _FACTOR_ELEMENTS // (B * H)))  # small blocks stay in cache; tiny layers: one block
+    Pf_b = empty(ws, (S, B, 3, H), dt, tmp)
+    K_b = empty(ws, (S, B, H), dt, tmp)
+    Q_b = empty(ws, (S, B, H), dt, tmp)
+
+    def factors(lo: int, hi: int) -> None:
+        n = hi - lo
+        Pf, K, Q, a4 = Pf_b[:n], K_b[:n], Q_b[:n], A4[lo:hi]
+        np.subtract(1.0, a4[:, :, 0:2], out=Pf[:, :, 0:2])
+        Pf[:, :, 0:2] *= a4[:, :, 0:2]
+        Pf[:, :, 0] *= a4[:, :, 2]
+        Pf[:, :, 1] *= C_prev[lo:hi]
+        np.multiply(a4[:, :, 2], a4[:, :, 2], out=Pf[:, :, 2])
+        np.subtract(1.0, Pf[:, :, 2], out=Pf[:, :, 2])
+        Pf[:, :, 2] *= a4[:, :, 0]
+        np.multiply(TC[lo:hi], TC[lo:hi], out=K)
+        np.subtract(1.0, K, out=K)
+        K *= a4[:, :, 3]
+        np.subtract(1.0, a4[:, :, 3], out=Q)
+        Q *= a4[:, :, 3]
+        Q *= TC[lo:hi]
 
     dA = empty(ws, (T, B, 4 * H), dt, tmp)
     dA4 = dA.reshape(T, B, 4, H)
@@ -270,7 +281,12 @@ def backward(
     dc_next = np.zeros((B, H), dtype=dt) if dc_n is None else np.array(dc_n, dtype=dt)
     dc_prev = np.empty((B, H), dtype=dt)
     W_hh_T = W_hh  # dh_next = da @ W_hh
+    lo = hi = 0  # the block [lo, hi) whose factors are in Pf_b, K_b, Q_b
     for t in order:
+        if not lo <= t < hi:
+            lo, hi = (max(0, t + 1 - S), t + 1) if d == 0 else (t, min(T, t + S))
+            factors(lo, hi)
+        k = t - lo
         dh = DH[t]
         add_carried(dh, dy, dh_next, active, t)  # dHt: dh = dy[t] + dh_next
         if dr is None:
@@ -279,10 +295,10 @@ def backward(
             dho = dr
             np.matmul(dh, W_hr, out=dr)
         dc = DC[t]
-        np.multiply(dho, K[t], out=dc)
+        np.multiply(dho, K_b[k], out=dc)
         dc += dc_next
-        np.multiply(dc[:, None, :], Pf[t], out=dA4[t, :, 0:3])
-        np.multiply(dho, Q[t], out=dA4[t, :, 3])
+        np.multiply(dc[:, None, :], Pf_b[k], out=dA4[t, :, 0:3])
+        np.multiply(dho, Q_b[k], out=dA4[t, :, 3])
         np.multiply(dc, f[t], out=dc_prev)
         if active is not None:
             inactive = ~active[t]
