@@ -37,9 +37,9 @@ seed's order and with the seed's names:
     dc_{next} &= dc \odot f_t                                 && \text{(dC\_next)}
 
 The factors that do not depend on the carried gradients (``o(1 - tanh²c)``, ``tanh(c)·o(1-o)``,
-``g·i(1-i)``, ``c_{t-1}·f(1-f)``, ``i(1-g²)``) are formed for all steps at once before the loop, so a step
-costs five small ufuncs and one matrix product. After the loop the weight gradients are single matrix
-products over all ``T·B`` rows:
+``g·i(1-i)``, ``c_{t-1}·f(1-f)``, ``i(1-g²)``) are formed a block of steps at a time (blocks sized to stay
+in cache) ahead of the per-step work, so a step costs five small ufuncs and one matrix product. After the
+loop the weight gradients are single matrix products over all ``T·B`` rows:
 
 .. math::
 
@@ -258,19 +258,20 @@ def backward(
     def factors(lo: int, hi: int) -> None:
         n = hi - lo
         Pf, K, Q, a4 = Pf_b[:n], K_b[:n], Q_b[:n], A4[lo:hi]
-        np.subtract(1.0, a4[:, :, 0:2], out=Pf[:, :, 0:2])
-        Pf[:, :, 0:2] *= a4[:, :, 0:2]
-        Pf[:, :, 0] *= a4[:, :, 2]
+        i, g, o, tc = a4[:, :, 0], a4[:, :, 2], a4[:, :, 3], TC[lo:hi]
+        np.subtract(1.0, a4[:, :, 0:2], out=Pf[:, :, 0:2])  # [1 - i, 1 - f]
+        Pf[:, :, 0:2] *= a4[:, :, 0:2]  # [i (1 - i), f (1 - f)]
+        Pf[:, :, 0] *= g
         Pf[:, :, 1] *= C_prev[lo:hi]
-        np.multiply(a4[:, :, 2], a4[:, :, 2], out=Pf[:, :, 2])
+        np.multiply(g, g, out=Pf[:, :, 2])
         np.subtract(1.0, Pf[:, :, 2], out=Pf[:, :, 2])
-        Pf[:, :, 2] *= a4[:, :, 0]
-        np.multiply(TC[lo:hi], TC[lo:hi], out=K)
+        Pf[:, :, 2] *= i
+        np.multiply(tc, tc, out=K)
         np.subtract(1.0, K, out=K)
-        K *= a4[:, :, 3]
-        np.subtract(1.0, a4[:, :, 3], out=Q)
-        Q *= a4[:, :, 3]
-        Q *= TC[lo:hi]
+        K *= o
+        np.subtract(1.0, o, out=Q)
+        Q *= o
+        Q *= tc
 
     dA = empty(ws, (T, B, 4 * H), dt, tmp)
     dA4 = dA.reshape(T, B, 4, H)
