@@ -109,18 +109,41 @@ _TRAIN_DEFAULTS = {
 }
 
 
-def _progress(total: int, initial: int):  # type: ignore[no-untyped-def]
-    """A tqdm bar on stderr when tqdm is installed and stderr is a terminal or tqdm is forced; else None."""
-    try:
-        from tqdm import tqdm
-    except ImportError:
-        return None
-    bar = tqdm(total=total, initial=initial, unit="step", dynamic_ncols=True, file=sys.stderr,
-               disable=None, mininterval=0.5)
-    if bar.disable:  # not a terminal: plain log lines instead
-        bar.close()
-        return None
-    return bar
+class Progress:
+    """A tqdm bar on stderr for a training command (when tqdm is installed and stderr is a terminal), or
+    nothing: then ``write`` prints plain lines. ``verbose`` tells whether every log record should be shown."""
+
+    def __init__(self) -> None:
+        self.bar = None
+
+    def start(self, total: int, initial: int) -> None:
+        try:
+            from tqdm import tqdm
+        except ImportError:
+            return
+        bar = tqdm(total=total, initial=initial, unit="step", dynamic_ncols=True, file=sys.stderr,
+                   disable=None, mininterval=0.5)
+        if bar.disable:  # not a terminal: plain log lines instead
+            bar.close()
+            return
+        self.bar = bar
+
+    @property
+    def verbose(self) -> bool:
+        return self.bar is None
+
+    def step(self, step: int, total: int, loss: float) -> None:
+        if self.bar is not None:
+            self.bar.update(1)
+            self.bar.set_postfix(loss=f"{loss:.3f}", refresh=False)
+
+    def write(self, msg: str) -> None:
+        (self.bar.write if self.bar is not None else print)(msg)
+
+    def close(self) -> None:
+        if self.bar is not None:
+            self.bar.close()
+            self.bar = None
 
 
 def _cmd_train(args: argparse.Namespace) -> int:
@@ -162,47 +185,38 @@ def _cmd_train(args: argparse.Namespace) -> int:
     except ValueError as exc:
         raise CLIError(str(exc)) from None
 
-    bar = None
+    progress = Progress()
 
     def on_start(info: dict) -> None:
-        nonlocal bar
         print(f"corpus: {info['corpus']} ({info['train_tokens']} training + {info['val_tokens']} validation "
               f"tokens, vocabulary {info['vocab_size']})")
         print(f"model: {cfg.model} {cfg.num_layers}x{cfg.hidden_size}, {info['parameters']:,} parameters; "
               f"steps {info['step']} -> {info['total_steps']}; out {out}")
         sys.stdout.flush()
-        bar = _progress(info["total_steps"], info["step"])
-
-    def on_progress(step: int, total: int, loss: float) -> None:
-        if bar is not None:
-            bar.update(1)
-            bar.set_postfix(loss=f"{loss:.3f}", refresh=False)
+        progress.start(info["total_steps"], info["step"])
 
     def on_log(rec: dict) -> None:
-        if "val_loss" in rec or bar is None:
+        if "val_loss" in rec or progress.verbose:
             msg = (f"step {rec['step']}: train {rec['train_loss']:.4f} nats/token, grad norm {rec['grad_norm']:.3g}, "
                    f"{rec['tokens_per_s'] or 0:,.0f} tokens/s")
             if "val_loss" in rec:
                 msg += f", val {rec['val_loss']:.4f} nats ({rec['val_bits_per_token']:.4f} bits)/token"
-            (bar.write if bar is not None else print)(msg)
+            progress.write(msg)
 
     def on_sample(step: int, text: str) -> None:
-        (bar.write if bar is not None else print)(f"--- sample at step {step} ---\n{text}\n---")
+        progress.write(f"--- sample at step {step} ---\n{text}\n---")
 
     try:
         summary = train(cfg, out, resume=args.resume, on_log=on_log, on_sample=on_sample,
-                        on_progress=on_progress, on_start=on_start)
+                        on_progress=progress.step, on_start=on_start)
     except Interrupted as exc:
-        if bar is not None:
-            bar.close()
+        progress.close()
         print(f"bptt train: {exc}; continue with --resume", file=sys.stderr)
         return 130
     except (DataError, ckpt.CheckpointError, TrainingError, ValueError) as exc:
-        if bar is not None:
-            bar.close()
+        progress.close()
         raise CLIError(str(exc)) from None
-    if bar is not None:
-        bar.close()
+    progress.close()
     vl = summary["val_loss"]
     print(f"final validation loss: {vl:.4f} nats/token = {summary['val_bits_per_token']:.4f} bits/token "
           f"(perplexity {summary['val_perplexity']:.3f}) at step {summary['step']}")

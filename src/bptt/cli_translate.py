@@ -178,7 +178,7 @@ def _cmd_dates(args: argparse.Namespace) -> int:
 
 
 def _cmd_train(args: argparse.Namespace) -> int:
-    from .cli import _progress  # noqa: PLC0415
+    from .cli import Progress  # noqa: PLC0415
     from .data import DataError  # noqa: PLC0415
     from .models import checkpoint as ckpt  # noqa: PLC0415
     from .models.seq2seq_train import Interrupted, Seq2SeqConfig, TrainingError, train  # noqa: PLC0415
@@ -220,10 +220,9 @@ def _cmd_train(args: argparse.Namespace) -> int:
     except ValueError as exc:
         raise _error(str(exc)) from None
 
-    bar = None
+    progress = Progress()
 
     def on_start(info: dict) -> None:
-        nonlocal bar
         print(f"data: {info['train_pairs']} training + {info['val_pairs']} validation pairs; vocabularies "
               f"{info['src_vocab_size']} (source) and {info['tgt_vocab_size']} (target) tokens")
         if info["val_unknown_tokens"]:
@@ -233,35 +232,27 @@ def _cmd_train(args: argparse.Namespace) -> int:
               f"{cfg.attention}, {info['parameters']:,} parameters; steps {info['step']} -> "
               f"{info['total_steps']}; out {out}")
         sys.stdout.flush()
-        bar = _progress(info["total_steps"], info["step"])
-
-    def on_progress(step: int, total: int, loss: float) -> None:
-        if bar is not None:
-            bar.update(1)
-            bar.set_postfix(loss=f"{loss:.3f}", refresh=False)
+        progress.start(info["total_steps"], info["step"])
 
     def on_log(rec: dict) -> None:
-        if "val_loss" in rec or bar is None:
+        if "val_loss" in rec or progress.verbose:
             msg = f"step {rec['step']}: train loss {rec['train_loss']:.4f}, grad norm {rec['grad_norm']:.3g}"
             if "val_loss" in rec:
                 em = 100 * rec["val_exact_match"]
                 msg += f", val loss {rec['val_loss']:.4f}, val exact match {em:.2f}%"
-            (bar.write if bar is not None else print)(msg)
+            progress.write(msg)
 
     try:
         summary = train(cfg, out, resume=args.resume, on_start=on_start, on_log=on_log,
-                        on_progress=on_progress)
+                        on_progress=progress.step)
     except Interrupted as exc:
-        if bar is not None:
-            bar.close()
+        progress.close()
         print(f"bptt translate: {exc}; continue with --resume", file=sys.stderr)
         return 130
     except (DataError, ckpt.CheckpointError, TrainingError, ValueError) as exc:
-        if bar is not None:
-            bar.close()
+        progress.close()
         raise _error(str(exc)) from None
-    if bar is not None:
-        bar.close()
+    progress.close()
     print(f"final validation loss {summary['val_loss']:.4f} nats/token, exact match "
           f"{100 * summary['val_exact_match']:.2f}% at step {summary['step']}")
     print(f"checkpoint: {summary['checkpoint']}")
