@@ -84,10 +84,11 @@ def _ln_forward_rows(v: np.ndarray, gamma: np.ndarray, beta: np.ndarray, xhat: n
     v += beta
 
 
-def _ln_backward_rows(dy: np.ndarray, xhat: np.ndarray, rstd: np.ndarray, gamma: np.ndarray) -> np.ndarray:
-    """``dx`` of ``y = LN(x)`` given ``dy`` (rows over the last axis)."""
+def _ln_backward_rows(dy: np.ndarray, xhat: np.ndarray, rstd: np.ndarray, gamma: np.ndarray,
+                      out: np.ndarray | None = None) -> np.ndarray:
+    """``dx`` of ``y = LN(x)`` given ``dy`` (rows over the last axis), written into ``out`` when given."""
     H = dy.shape[-1]
-    dxhat = dy * gamma
+    dxhat = np.multiply(dy, gamma, out=out)
     m1 = _row_mean(dxhat)
     m2 = _row_dot(dxhat, xhat)
     m2 *= 1.0 / H
@@ -247,25 +248,27 @@ def backward(
     dh_next = np.zeros((B, H), dtype=dt) if dh_n is None else np.array(dh_n, dtype=dt)
     dc_next = np.zeros((B, H), dtype=dt) if dc_n is None else np.array(dc_n, dtype=dt)
     K_hT = np.ascontiguousarray(K_h.T)
+    dc_prev = np.empty((B, H), dtype=dt)
+    dct_buf = np.empty((B, H), dtype=dt)
     for t in order:
         dh = DH[t]
         add_carried(dh, dy, dh_next, active, t)  # dHt: dh = dy[t] + dh_next
         dc = DC[t]
         np.multiply(dh, K[t], out=dc)
         dc += dc_next
-        dct = _ln_backward_rows(dc, XHc[t], RSc[t], gamma[4]) if ln else dc  # d c~
+        dct = _ln_backward_rows(dc, XHc[t], RSc[t], gamma[4], out=dct_buf) if ln else dc  # d c~
         np.multiply(dct[:, None, :], P[t], out=dAhat[t, :, 0:3])
         np.multiply(dh, Q[t], out=dAhat[t, :, 3])
-        dc_prev = dct * f[t]
+        np.multiply(dct, f[t], out=dc_prev)
         if ln:
-            dA[t] = _ln_backward_rows(dAhat[t], XH[t], RS[t], gamma[:4]).reshape(B, 4 * H)
+            _ln_backward_rows(dAhat[t], XH[t], RS[t], gamma[:4], out=dA[t].reshape(B, 4, H))
         if active is not None:
             inactive = ~active[t]
             np.copyto(dc_prev, dc_next, where=inactive)
             np.copyto(dA[t], 0.0, where=inactive)
             np.copyto(dAhat[t], 0.0, where=inactive[:, :, None])
-        dc_next = dc_prev
-        dh_next = np.matmul(dA[t], K_hT)
+        dc_next, dc_prev = dc_prev, dc_next
+        np.matmul(dA[t], K_hT, out=dh_next)
         if active is not None:
             np.copyto(dh_next, dh, where=inactive)
 

@@ -4,6 +4,7 @@ checked gradient step, and Ctrl-C handling that only ever saves the state after 
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import json
 import math
 import signal
@@ -17,6 +18,18 @@ import numpy as np
 from ..nn import Parameter
 from ..nn.utils import clip_grad_norm_
 from . import checkpoint as ckpt
+
+
+class ConfigDict:
+    """``to_dict`` / ``from_dict`` for the run-configuration dataclasses (unknown keys are ignored)."""
+
+    def to_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)  # type: ignore[call-overload]
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> Any:
+        names = {f.name for f in dataclasses.fields(cls)}  # type: ignore[arg-type]
+        return cls(**{k: v for k, v in d.items() if k in names})
 
 
 class TrainingError(RuntimeError):

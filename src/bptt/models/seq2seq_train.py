@@ -36,6 +36,7 @@ from ..data.parallel import (
 from ..nn import CrossEntropyLoss, no_grad
 from . import checkpoint as ckpt
 from ._loop import (
+    ConfigDict,
     Interrupted,
     TrainingError,
     append_metrics,
@@ -65,7 +66,7 @@ __all__ = [
 
 
 @dataclasses.dataclass
-class Seq2SeqConfig:
+class Seq2SeqConfig(ConfigDict):
     """Everything that defines a translation run (saved in ``config.json`` and in the checkpoint)."""
 
     train: str = ""
@@ -126,14 +127,6 @@ class Seq2SeqConfig:
         return {"embedding_size": self.embedding_size, "hidden_size": self.hidden_size,
                 "num_layers": self.num_layers, "cell": self.cell, "encoder": self.encoder,
                 "attention": self.attention, "attention_tanh": self.attention_tanh, "dtype": self.dtype}
-
-    def to_dict(self) -> dict[str, Any]:
-        return dataclasses.asdict(self)
-
-    @classmethod
-    def from_dict(cls, d: dict[str, Any]) -> Seq2SeqConfig:
-        names = {f.name for f in dataclasses.fields(cls)}
-        return cls(**{k: v for k, v in d.items() if k in names})
 
 
 # ---------------------------------------------------------------------------------------------- data

@@ -22,6 +22,7 @@ from ..data.default_corpus import default_corpus_text
 from ..nn import CrossEntropyLoss, Module, no_grad
 from . import checkpoint as ckpt
 from ._loop import (
+    ConfigDict,
     Interrupted,
     TrainingError,
     append_metrics,
@@ -40,7 +41,7 @@ LN2 = math.log(2.0)
 
 
 @dataclasses.dataclass
-class TrainConfig:
+class TrainConfig(ConfigDict):
     """Everything that defines a run (saved in ``config.json`` and in the checkpoint)."""
 
     corpus: str | None = None  # path; None = the embedded default corpus
@@ -104,14 +105,6 @@ class TrainConfig:
             raise ValueError(f"dtype must be float32 or float64, got {self.dtype!r}")
         if self.num_layers < 2 and self.dropout > 0:
             raise ValueError("dropout between layers needs num-layers >= 2")
-
-    def to_dict(self) -> dict[str, Any]:
-        return dataclasses.asdict(self)
-
-    @classmethod
-    def from_dict(cls, d: dict[str, Any]) -> TrainConfig:
-        names = {f.name for f in dataclasses.fields(cls)}
-        return cls(**{k: v for k, v in d.items() if k in names})
 
 
 # ---------------------------------------------------------------------------------------------- pieces

@@ -206,9 +206,9 @@ SOURCE: dict[str, tuple[Any, dict[str, list[str]]]] = {
                "np.multiply(dct[:, None, :], P[t], out=dAhat[t, :, 0:3])"],
         "di": ["np.subtract(1.0, i, out=P[:, :, 0])", "P[:, :, 0] *= gm",
                "np.multiply(dct[:, None, :], P[t], out=dAhat[t, :, 0:3])"],
-        "dz": ["dA[t] = _ln_backward_rows(dAhat[t],", "dh_next = np.matmul(dA[t], K_hT)",
+        "dz": ["_ln_backward_rows(dAhat[t], XH[t]", "np.matmul(dA[t], K_hT, out=dh_next)",
                "dx = np.matmul(dA2, kernel[:D].T)", "np.matmul(x.reshape(T * B, D).T, dA2, out=dkernel[:D])"],
-        "dc_next": ["dc_prev = dct * f[t]", "dc_next = dc_prev"],
+        "dc_next": ["np.multiply(dct, f[t], out=dc_prev)", "dc_next, dc_prev = dc_prev, dc_next"],
     }),
     "gru": (_gru, {
         "dh": ["add_carried(dh, dy, dh_next"],
