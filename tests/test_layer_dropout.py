@@ -71,7 +71,7 @@ class _Recorder:
 
     def __call__(self, x, p, rng, training=True):
         y, cache = self._orig(x, p, rng, training)
-        self.calls.append((x.shape, p, None if cache is None else np.array(cache, copy=True)))
+        self.calls.append((x.shape, p, None if cache is None else np.array(cache.scaled_mask, copy=True)))
         return y, cache
 
 
@@ -239,7 +239,7 @@ def test_dropout_gradients_match_finite_differences_with_fixed_masks(mode, bidir
         assert training and p_ == p
         mask = fixed[counter[0] % (L - 1)]
         counter[0] += 1
-        return x * mask, mask
+        return x * mask, F_dropout.DropoutCache(mask)
 
     monkeypatch.setattr(F_dropout, "forward", fixed_forward)
     x = rng.standard_normal((T, B, D))
@@ -261,8 +261,10 @@ def test_functional_dropout_statistics(p):
     rng = np.random.default_rng(int(p * 1000))
     N = 1_000_000
     x = rng.normal(1.0, 1.0, N)
-    y, mask = F_dropout.forward(x, p, np.random.default_rng(7))
-    assert mask is not None and mask.shape == x.shape
+    y, cache = F_dropout.forward(x, p, np.random.default_rng(7))
+    assert cache is not None
+    mask = cache.scaled_mask
+    assert mask.shape == x.shape
     kept = mask != 0
     keep_rate = kept.mean()
     assert abs(keep_rate - (1 - p)) <= 0.01 * (1 - p), keep_rate
@@ -272,10 +274,10 @@ def test_functional_dropout_statistics(p):
     se = y.std() / np.sqrt(N)
     assert abs(y.mean() - x.mean()) <= 4 * se, (y.mean(), x.mean(), se)
     dy = rng.standard_normal(N)
-    assert np.array_equal(F_dropout.backward(dy, mask), dy * mask)
+    assert np.array_equal(F_dropout.backward(dy, cache), dy * mask)
     # reproducible from the generator alone
-    y2, mask2 = F_dropout.forward(x, p, np.random.default_rng(7))
-    assert np.array_equal(mask, mask2) and np.array_equal(y, y2)
+    y2, cache2 = F_dropout.forward(x, p, np.random.default_rng(7))
+    assert np.array_equal(mask, cache2.scaled_mask) and np.array_equal(y, y2)
 
 
 def test_functional_dropout_identity_cases():

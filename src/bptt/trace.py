@@ -456,7 +456,7 @@ class LayerTrace:
             dc = bw.array("dc")
             if k == "lnlstm" and self.meta["layer_norm"]:
                 gamma = np.stack([self.param(f"gamma_{s}") for s in _LN_SCOPES])
-                dct = _ln._ln_backward_rows(dc, fw["xhat_c"], fw["rstd_c"], gamma[4])
+                dct = _ln.ln_backward_rows(dc, fw["xhat_c"], fw["rstd_c"], gamma[4])
             else:
                 dct = dc
             if k == "lnlstm":
@@ -594,22 +594,20 @@ def _forward_arrays(kind: str, cache: Any) -> tuple[dict[str, np.ndarray], np.nd
         active, meta = cache.active, {"reverse": bool(cache.reverse), "has_bias": bool(cache.has_bias)}
     elif kind == "lnlstm":
         fw = dict(_ln.forward_intermediates(cache))
-        G, g_mask, ln_cache = cache[6], cache[8], cache[9]
-        active = cache[11]
-        meta = {"reverse": bool(cache[10]), "has_bias": bool(cache[2]), "layer_norm": ln_cache is not None}
-        if g_mask is not None:
-            fw["g_raw"], fw["g_mask"] = G, g_mask
-        if ln_cache is not None:
-            XH, RS, XHc, RSc, _ = ln_cache
-            fw.update(xhat=XH, rstd=RS, xhat_c=XHc, rstd_c=RSc)
+        active = cache.active
+        meta = {"reverse": bool(cache.reverse), "has_bias": bool(cache.has_bias), "layer_norm": cache.ln is not None}
+        if cache.g_mask is not None:
+            fw["g_raw"], fw["g_mask"] = cache.G, cache.g_mask
+        if cache.ln is not None:
+            fw.update(xhat=cache.ln.XH, rstd=cache.ln.RS, xhat_c=cache.ln.XHc, rstd_c=cache.ln.RSc)
     elif kind == "gru":
         fw = _gru.forward_intermediates(cache)
-        active, meta = cache[8], {"reverse": bool(cache[7]), "has_bias": bool(cache[3])}
+        active, meta = cache.active, {"reverse": bool(cache.reverse), "has_bias": bool(cache.has_bias)}
     else:
         fw = _rnn.forward_intermediates(cache)
-        active = cache[7]
-        meta = {"reverse": bool(cache[6]), "has_bias": bool(cache[3]),
-                "nonlinearity": "relu" if cache[5] else "tanh"}
+        active = cache.active
+        meta = {"reverse": bool(cache.reverse), "has_bias": bool(cache.has_bias),
+                "nonlinearity": "relu" if cache.relu else "tanh"}
     arrays = {k: np.array(v, copy=True) for k, v in fw.items()}
     return arrays, (None if active is None else np.array(active[:, :, 0], copy=True)), meta
 

@@ -54,7 +54,65 @@ mechanism for one query, from the raw memory to ``(context, alignments)``.
 
 from __future__ import annotations
 
+from typing import NamedTuple
+
 import numpy as np
+
+
+class MemoryCache(NamedTuple):
+    values: np.ndarray  # (B, S, D_m) the masked memory
+    mask: np.ndarray  # (B, S)
+    W_m: np.ndarray | None  # the memory layer (None: keys are the values)
+
+
+class LuongScoreCache(NamedTuple):
+    query: np.ndarray  # (B, U)
+    keys: np.ndarray  # (B, S, U)
+    g: np.ndarray | None  # 0-d scale (None: unscaled)
+    raw: np.ndarray  # (B, S) q^T k_s before the scale
+
+
+class BahdanauScoreCache(NamedTuple):
+    tanh_z: np.ndarray  # (B, S, U) tanh(p + k_s (+ b))
+    v: np.ndarray  # (U,)
+    v_hat: np.ndarray  # (U,) g v / |v| (normed form) or v
+    g: np.ndarray | None  # 0-d gain of the normed form
+    norm: np.ndarray | None  # |v| (normed form)
+    has_bias: bool
+
+
+class MaskedSoftmaxCache(NamedTuple):
+    alignments: np.ndarray  # (B, S)
+
+
+class ContextCache(NamedTuple):
+    alignments: np.ndarray  # (B, S)
+    values: np.ndarray  # (B, S, D_m)
+
+
+class AttentionLayerCache(NamedTuple):
+    hc: np.ndarray  # (B, H + D_m) the concatenation [h; c]
+    W_c: np.ndarray
+    alpha: np.ndarray | None  # the output when it went through tanh (None: linear)
+    h_size: int  # H, where hc splits
+
+
+class QueryProjectionCache(NamedTuple):
+    query: np.ndarray  # (B, H_q)
+    W_q: np.ndarray  # (U, H_q)
+
+
+class AttendCache(NamedTuple):
+    score: str  # "luong" or "bahdanau"
+    score_cache: LuongScoreCache | BahdanauScoreCache
+    query_projection: QueryProjectionCache | None  # Bahdanau only
+    softmax: MaskedSoftmaxCache
+    context: ContextCache
+
+
+class MechanismCache(NamedTuple):
+    memory: MemoryCache
+    attend: AttendCache
 
 # ---------------------------------------------------------------------------------------------- memory
 
@@ -68,16 +126,16 @@ def memory_mask(lengths: np.ndarray | None, B: int, S: int) -> np.ndarray:
 
 def memory_forward(
     memory: np.ndarray, mask: np.ndarray, W_m: np.ndarray | None
-) -> tuple[tuple[np.ndarray, np.ndarray], tuple]:
+) -> tuple[tuple[np.ndarray, np.ndarray], MemoryCache]:
     r"""Return ``(values, keys)``: :math:`\bar m = m \odot \text{mask}` and :math:`k = \bar m W_m^\top`
     (``keys is values`` when ``W_m`` is None, Luong's ``dot`` score)."""
     values = memory * mask[:, :, None]
     keys = values if W_m is None else np.matmul(values, W_m.T)
-    return (values, keys), (values, mask, W_m)
+    return (values, keys), MemoryCache(values, mask, W_m)
 
 
 def memory_backward(
-    dvalues: np.ndarray, dkeys: np.ndarray | None, cache: tuple
+    dvalues: np.ndarray, dkeys: np.ndarray | None, cache: MemoryCache
 ) -> tuple[np.ndarray, np.ndarray | None]:
     """Return ``(dmemory, dW_m)`` from the gradients of the values and keys (``dkeys`` None: zero)."""
     values, mask, W_m = cache
@@ -101,15 +159,15 @@ def memory_backward(
 
 def luong_score_forward(
     query: np.ndarray, keys: np.ndarray, g: np.ndarray | None = None
-) -> tuple[np.ndarray, tuple]:
+) -> tuple[np.ndarray, LuongScoreCache]:
     r"""Return :math:`e_s = g\,q^\top k_s` of shape ``(B, S)`` (``g`` a 0-d array, or None for 1)."""
     raw = np.matmul(keys, query[:, :, None])[:, :, 0]
     score = raw if g is None else raw * g
-    return score, (query, keys, g, raw)
+    return score, LuongScoreCache(query, keys, g, raw)
 
 
 def luong_score_backward(
-    de: np.ndarray, cache: tuple
+    de: np.ndarray, cache: LuongScoreCache
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:
     """Return ``(dquery, dkeys, dg)`` (``dg`` None without a scale)."""
     query, keys, g, raw = cache
@@ -126,7 +184,7 @@ def bahdanau_score_forward(
     v: np.ndarray,
     g: np.ndarray | None = None,
     b: np.ndarray | None = None,
-) -> tuple[np.ndarray, tuple]:
+) -> tuple[np.ndarray, BahdanauScoreCache]:
     r"""Return :math:`e_s = \hat v^\top \tanh(p + k_s (+ b))` with :math:`p = W_q q` the processed query
     ``(B, U)``; with ``g`` (normed form) :math:`\hat v = g\,v/\lVert v\rVert`, else :math:`\hat v = v`."""
     z = keys + processed_query[:, None, :]
@@ -139,10 +197,12 @@ def bahdanau_score_forward(
         norm = np.sqrt(np.dot(v, v))
         v_hat = v * (g / norm)
     score = np.matmul(z, v_hat)
-    return score, (z, v, v_hat, g, norm, b is not None)
+    return score, BahdanauScoreCache(z, v, v_hat, g, norm, b is not None)
 
 
-def bahdanau_score_backward(de: np.ndarray, cache: tuple) -> tuple:
+def bahdanau_score_backward(
+    de: np.ndarray, cache: BahdanauScoreCache
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray | None, np.ndarray | None]:
     """Return ``(dprocessed_query, dkeys, dv, dg, db)`` (``dg``, ``db`` None for the plain form)."""
     th, v, v_hat, g, norm, has_b = cache
     B, S, U = th.shape
@@ -162,7 +222,7 @@ def bahdanau_score_backward(de: np.ndarray, cache: tuple) -> tuple:
 # ------------------------------------------------------------------------------------------- softmax, context
 
 
-def masked_softmax_forward(score: np.ndarray, mask: np.ndarray) -> tuple[np.ndarray, tuple]:
+def masked_softmax_forward(score: np.ndarray, mask: np.ndarray) -> tuple[np.ndarray, MaskedSoftmaxCache]:
     """Softmax over the last axis with masked positions at ``-inf`` (probability exactly 0).
 
     Every row must keep at least one position (lengths >= 1)."""
@@ -170,21 +230,21 @@ def masked_softmax_forward(score: np.ndarray, mask: np.ndarray) -> tuple[np.ndar
     z -= z.max(axis=-1, keepdims=True)
     np.exp(z, out=z)
     z /= z.sum(axis=-1, keepdims=True)
-    return z, (z,)
+    return z, MaskedSoftmaxCache(z)
 
 
-def masked_softmax_backward(da: np.ndarray, cache: tuple) -> np.ndarray:
+def masked_softmax_backward(da: np.ndarray, cache: MaskedSoftmaxCache) -> np.ndarray:
     """Return ``de = a * (da - sum(a * da))`` (exactly 0 where ``a`` is)."""
     (a,) = cache
     return a * (da - (a * da).sum(axis=-1, keepdims=True))
 
 
-def context_forward(alignments: np.ndarray, values: np.ndarray) -> tuple[np.ndarray, tuple]:
+def context_forward(alignments: np.ndarray, values: np.ndarray) -> tuple[np.ndarray, ContextCache]:
     r"""Return :math:`c = \sum_s a_s \bar m_s` of shape ``(B, D_m)``."""
-    return np.matmul(alignments[:, None, :], values)[:, 0, :], (alignments, values)
+    return np.matmul(alignments[:, None, :], values)[:, 0, :], ContextCache(alignments, values)
 
 
-def context_backward(dcontext: np.ndarray, cache: tuple) -> tuple[np.ndarray, np.ndarray]:
+def context_backward(dcontext: np.ndarray, cache: ContextCache) -> tuple[np.ndarray, np.ndarray]:
     """Return ``(dalignments, dvalues)``."""
     a, values = cache
     da = np.matmul(values, dcontext[:, :, None])[:, :, 0]
@@ -194,16 +254,18 @@ def context_backward(dcontext: np.ndarray, cache: tuple) -> tuple[np.ndarray, np
 
 def attention_layer_forward(
     h: np.ndarray, context: np.ndarray, W_c: np.ndarray, use_tanh: bool = False
-) -> tuple[np.ndarray, tuple]:
+) -> tuple[np.ndarray, AttentionLayerCache]:
     r"""Return :math:`\alpha = W_c [h; c]` (``tanh`` of it with ``use_tanh``), shape ``(B, A)``."""
     hc = np.concatenate([h, context], axis=-1)
     alpha = np.matmul(hc, W_c.T)
     if use_tanh:
         np.tanh(alpha, out=alpha)
-    return alpha, (hc, W_c, alpha if use_tanh else None, h.shape[-1])
+    return alpha, AttentionLayerCache(hc, W_c, alpha if use_tanh else None, h.shape[-1])
 
 
-def attention_layer_backward(dalpha: np.ndarray, cache: tuple) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+def attention_layer_backward(
+    dalpha: np.ndarray, cache: AttentionLayerCache
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Return ``(dh, dcontext, dW_c)``."""
     hc, W_c, alpha, H = cache
     dpre = dalpha if alpha is None else dalpha * (1.0 - alpha * alpha)
@@ -226,7 +288,7 @@ def attend_forward(
     v: np.ndarray | None = None,
     g: np.ndarray | None = None,
     b: np.ndarray | None = None,
-) -> tuple[tuple[np.ndarray, np.ndarray], tuple]:
+) -> tuple[tuple[np.ndarray, np.ndarray], AttendCache]:
     """One query against prepared memory: ``((context, alignments), cache)``.
 
     ``score`` is ``"luong"`` (uses ``g``) or ``"bahdanau"`` (uses ``W_q``, ``v`` and, normed, ``g``, ``b``).
@@ -237,14 +299,14 @@ def attend_forward(
     else:
         pq = np.matmul(query, W_q.T)
         e, score_cache = bahdanau_score_forward(pq, keys, v, g, b)
-        pq_cache = (query, W_q)
+        pq_cache = QueryProjectionCache(query, W_q)
     a, sm_cache = masked_softmax_forward(e, mask)
     c, ctx_cache = context_forward(a, values)
-    return (c, a), (score, score_cache, pq_cache, sm_cache, ctx_cache)
+    return (c, a), AttendCache(score, score_cache, pq_cache, sm_cache, ctx_cache)
 
 
 def attend_backward(
-    dcontext: np.ndarray, dalignments: np.ndarray | None, cache: tuple
+    dcontext: np.ndarray, dalignments: np.ndarray | None, cache: AttendCache
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray, dict[str, np.ndarray | None]]:
     """Return ``(dquery, dvalues, dkeys, dparams)``; ``dparams`` maps ``W_q``, ``v``, ``g``, ``b`` to their
     gradients (None when the score has no such parameter)."""
@@ -272,7 +334,7 @@ def luong_forward(
     lengths: np.ndarray | None = None,
     W_m: np.ndarray | None = None,
     g: np.ndarray | None = None,
-) -> tuple[tuple[np.ndarray, np.ndarray], tuple]:
+) -> tuple[tuple[np.ndarray, np.ndarray], MechanismCache]:
     """Luong attention of ``query`` ``(B, U)`` over ``memory`` ``(B, S, D_m)``: ``((context, alignments),
     cache)``. ``W_m`` ``(U, D_m)`` is the memory layer (None: the ``dot`` score, ``D_m == U``); ``g`` a 0-d
     scale (None: unscaled)."""
@@ -280,10 +342,12 @@ def luong_forward(
     mask = memory_mask(lengths, B, S)
     (values, keys), mem_cache = memory_forward(memory, mask, W_m)
     out, att_cache = attend_forward(query, values, keys, mask, "luong", g=g)
-    return out, (mem_cache, att_cache)
+    return out, MechanismCache(mem_cache, att_cache)
 
 
-def luong_backward(dout: tuple[np.ndarray, np.ndarray | None], cache: tuple) -> tuple:
+def luong_backward(
+    dout: tuple[np.ndarray, np.ndarray | None], cache: MechanismCache
+) -> tuple[np.ndarray, np.ndarray, None, np.ndarray | None, np.ndarray | None]:
     """Return ``(dquery, dmemory, None, dW_m, dg)`` (the ``None`` stands for the integer lengths)."""
     dcontext, dalignments = dout
     mem_cache, att_cache = cache
@@ -301,17 +365,20 @@ def bahdanau_forward(
     v: np.ndarray,
     g: np.ndarray | None = None,
     b: np.ndarray | None = None,
-) -> tuple[tuple[np.ndarray, np.ndarray], tuple]:
+) -> tuple[tuple[np.ndarray, np.ndarray], MechanismCache]:
     """Bahdanau attention (normed when ``g`` and ``b`` are given) of ``query`` ``(B, H_q)`` over ``memory``
     ``(B, S, D_m)``; ``W_m`` ``(U, D_m)``, ``W_q`` ``(U, H_q)``, ``v`` and ``b`` ``(U,)``, ``g`` 0-d."""
     B, S, _ = memory.shape
     mask = memory_mask(lengths, B, S)
     (values, keys), mem_cache = memory_forward(memory, mask, W_m)
     out, att_cache = attend_forward(query, values, keys, mask, "bahdanau", W_q=W_q, v=v, g=g, b=b)
-    return out, (mem_cache, att_cache)
+    return out, MechanismCache(mem_cache, att_cache)
 
 
-def bahdanau_backward(dout: tuple[np.ndarray, np.ndarray | None], cache: tuple) -> tuple:
+def bahdanau_backward(
+    dout: tuple[np.ndarray, np.ndarray | None], cache: MechanismCache
+) -> tuple[np.ndarray, np.ndarray, None, np.ndarray, np.ndarray, np.ndarray, np.ndarray | None,
+           np.ndarray | None]:
     """Return ``(dquery, dmemory, None, dW_m, dW_q, dv, dg, db)``."""
     dcontext, dalignments = dout
     mem_cache, att_cache = cache

@@ -17,12 +17,22 @@ ignored rows). When every target is ignored, the mean is NaN and its gradient 0,
 
 from __future__ import annotations
 
+from typing import NamedTuple
+
 import numpy as np
+
+
+class CrossEntropyCache(NamedTuple):
+    p: np.ndarray  # (N, C) softmax(x)
+    y_safe: np.ndarray  # (N,) targets, ignored ones replaced by 0
+    keep: np.ndarray  # (N,) boolean: target is not ignore_index
+    M: int  # number of kept rows
+    reduction: str
 
 
 def forward(
     x: np.ndarray, y: np.ndarray, ignore_index: int = -100, reduction: str = "mean"
-) -> tuple[np.ndarray, tuple]:
+) -> tuple[np.ndarray, CrossEntropyCache]:
     """Return the loss (a 0-d array, or ``(N,)`` for ``reduction="none"``) and the cache."""
     N = x.shape[0]
     keep = y != ignore_index
@@ -41,10 +51,10 @@ def forward(
     else:
         loss = losses.astype(x.dtype, copy=False)
     p = e / s
-    return loss, (p, y_safe, keep, M, reduction)
+    return loss, CrossEntropyCache(p, y_safe, keep, M, reduction)
 
 
-def backward(dloss: np.ndarray | float, cache: tuple) -> np.ndarray:
+def backward(dloss: np.ndarray | float, cache: CrossEntropyCache) -> np.ndarray:
     """Return ``dx = dloss * (softmax(x) - onehot(y)) / M`` on kept rows (0 on ignored rows)."""
     p, y_safe, keep, M, reduction = cache
     N = p.shape[0]

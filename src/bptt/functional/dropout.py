@@ -13,13 +13,19 @@ the ``rng`` argument (a :class:`numpy.random.Generator`), so a seed reproduces t
 
 from __future__ import annotations
 
+from typing import NamedTuple
+
 import numpy as np
+
+
+class DropoutCache(NamedTuple):
+    scaled_mask: np.ndarray  # m / (1 - p), the input's shape and dtype
 
 
 def forward(
     x: np.ndarray, p: float, rng: np.random.Generator | None, training: bool = True
-) -> tuple[np.ndarray, np.ndarray | None]:
-    """Return ``y`` and the cache: the scaled mask ``m / (1 - p)`` (``None`` for the identity)."""
+) -> tuple[np.ndarray, DropoutCache | None]:
+    """Return ``y`` and the cache holding the scaled mask ``m / (1 - p)`` (``None`` for the identity)."""
     if not training or p == 0.0:
         return x, None
     if rng is None:
@@ -29,11 +35,11 @@ def forward(
     else:
         scale = (rng.random(x.shape) >= p).astype(x.dtype)
         scale *= x.dtype.type(1.0 / (1.0 - p))
-    return x * scale, scale
+    return x * scale, DropoutCache(scale)
 
 
-def backward(dy: np.ndarray, cache: np.ndarray | None) -> np.ndarray:
+def backward(dy: np.ndarray, cache: DropoutCache | None) -> np.ndarray:
     """Return ``dx = dy * m / (1 - p)``."""
     if cache is None:
         return dy
-    return dy * cache
+    return dy * cache.scaled_mask

@@ -13,16 +13,25 @@ Rows equal to ``padding_idx`` receive no gradient (as in PyTorch).
 
 from __future__ import annotations
 
+from typing import NamedTuple
+
 import numpy as np
 
 
-def forward(ids: np.ndarray, E: np.ndarray, padding_idx: int | None = None) -> tuple[np.ndarray, tuple]:
+class EmbeddingCache(NamedTuple):
+    ids: np.ndarray  # integer ids, any shape
+    shape: tuple[int, int]  # the table's (V, D)
+    dtype: np.dtype  # the table's dtype
+    padding_idx: int | None
+
+
+def forward(ids: np.ndarray, E: np.ndarray, padding_idx: int | None = None) -> tuple[np.ndarray, EmbeddingCache]:
     """Return ``E[ids]`` of shape ``ids.shape + (D,)`` and the cache."""
     e = E[ids]
-    return e, (ids, E.shape, E.dtype, padding_idx)
+    return e, EmbeddingCache(ids, E.shape, E.dtype, padding_idx)
 
 
-def backward(de: np.ndarray, cache: tuple) -> np.ndarray:
+def backward(de: np.ndarray, cache: EmbeddingCache) -> np.ndarray:
     """Return ``dE`` of shape ``(V, D)`` (repeated ids accumulate)."""
     ids, shape, dtype, padding_idx = cache
     V, D = shape

@@ -33,13 +33,39 @@ matrix product. Weight gradients are single products over all steps:
 from __future__ import annotations
 
 from collections.abc import Callable
+from typing import NamedTuple
 
 import numpy as np
 
-from ._workspace import Workspace, empty, scaled_transpose
-from .lstm import _active_mask, _gate_scale, _prev_cur, _take, add_carried
+from .sequence import (
+    HiddenGrads,
+    active_mask,
+    add_carried,
+    after,
+    before,
+    carried_grad,
+    final,
+    gate_scale,
+    outputs,
+    state_array,
+    step_order,
+)
+from .workspace import Workspace, empty, scaled_transpose, take
 
-GRUCache = tuple
+
+class GRUCache(NamedTuple):
+    """What ``backward`` needs: the inputs, the weights and the time-ordered state and gate arrays."""
+
+    x: np.ndarray
+    W_ih: np.ndarray
+    W_hh: np.ndarray
+    has_bias: bool
+    Hs: np.ndarray  # (T+1, B, H) hidden states, time order (see bptt.functional.sequence)
+    GX: np.ndarray  # (T, B, 3H) gate activations [r, z, n] (the input projections, overwritten in place)
+    GH: np.ndarray  # (T, B, 3H) recurrent projections h_{t-1} W_hh^T; the n block is gh_n (with b_hn)
+    reverse: bool
+    active: np.ndarray | None  # (T, B, 1) mask for lengths
+    owned: list  # workspace buffers to give back after backward
 
 
 def forward(
@@ -64,7 +90,7 @@ def forward(
     dt = x.dtype
     owned: list = []
     # r and z rows pre-scaled by 1/2: sigma(a) = tanh(a/2)/2 + 1/2.
-    scale = _gate_scale(H, 3, (2,), dt)
+    scale = gate_scale(H, 3, (2,), dt)
     W_hh_sT = scaled_transpose(W_hh, scale, empty(ws, (H, 3 * H), dt, owned))
     GX = empty(ws, (T, B, 3 * H), dt, owned)
     np.matmul(x.reshape(T * B, D), (W_ih * scale[:, None]).T, out=GX.reshape(T * B, 3 * H))
@@ -76,11 +102,10 @@ def forward(
         GX += b_x
         b_hn = b_hh[2 * H :]
     GH = empty(ws, (T, B, 3 * H), dt, owned)  # h_{t-1} W_hh^T (+ b_hn on the n block), scaled r, z blocks
-    Hs = empty(ws, (T + 1, B, H), dt, owned)
-    order, d = _prev_cur(T, reverse)
-    Hs[T * d] = h0
+    Hs = state_array(ws, T, B, H, dt, owned, h0, reverse)
+    order, d = step_order(T, reverse)
     tmp = empty(ws, (B, H), dt, owned)
-    active = None if lengths is None else _active_mask(lengths, T)
+    active = active_mask(lengths, T)
     for t in order:
         p, q = t + d, t + 1 - d
         gh = GH[t]
@@ -104,14 +129,10 @@ def forward(
         np.add(n, tmp, out=Hs[q])
         if active is not None:
             np.copyto(Hs[q], Hs[p], where=~active[t])
-    y = Hs[1:] if d == 0 else Hs[:-1]
-    if active is not None:
-        y = y * active
-    h_n = Hs[T * (1 - d)]
-    cache = (x, W_ih, W_hh, b_ih is not None, Hs, GX, GH, reverse, active, owned)
+    cache = GRUCache(x, W_ih, W_hh, b_ih is not None, Hs, GX, GH, reverse, active, owned)
     if record is not None:
         record(cache)
-    return (y, h_n), cache
+    return (outputs(Hs, reverse, active), final(Hs, reverse)), cache
 
 
 def backward(
@@ -121,8 +142,9 @@ def backward(
     ws: Workspace | None = None,
     need_dx: bool = True,
     record: Callable | None = None,
-) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray | None, np.ndarray | None]:
-    """Backpropagate ``dout = (dy, dh_n)``; returns ``(dx, dh0, dW_ih, dW_hh, db_ih, db_hh)``.
+) -> HiddenGrads:
+    """Backpropagate ``dout = (dy, dh_n)``; returns :class:`~bptt.functional.sequence.HiddenGrads`
+    ``(dx, dh0, dW_ih, dW_hh, db_ih, db_hh)``.
 
     ``need_dx=False`` skips ``dx`` (``None``); with a workspace the cache is consumed (see
     :func:`bptt.functional.lstm.backward`, also for ``record``).
@@ -133,9 +155,9 @@ def backward(
     T, B, D = x.shape
     H = W_hh.shape[1]
     dt = x.dtype
-    order, d = _prev_cur(T, reverse)
+    order, d = step_order(T, reverse)
     order = order[::-1]
-    H_prev = Hs[:-1] if d == 0 else Hs[1:]
+    H_prev = before(Hs, reverse)
     r, z, n = GX[:, :, :H], GX[:, :, H : 2 * H], GX[:, :, 2 * H :]
     ghn = GH[:, :, 2 * H :]
 
@@ -156,7 +178,7 @@ def backward(
     DGH = empty(ws, (T, B, 3 * H), dt, tmp)
     DGH3 = DGH.reshape(T, B, 3, H)
     DH = empty(ws, (T, B, H), dt, tmp)
-    dh_next = np.zeros((B, H), dtype=dt) if dh_n is None else np.array(dh_n, dtype=dt)
+    dh_next = carried_grad(dh_n, B, H, dt)
     rec = np.empty((B, H), dtype=dt)
     for t in order:
         dh = DH[t]
@@ -179,33 +201,31 @@ def backward(
     dgx2 = DGX.reshape(T * B, 3 * H)
     dgh2 = DGH.reshape(T * B, 3 * H)
     dx = np.matmul(dgx2, W_ih).reshape(T, B, D) if need_dx else None
-    dW_ih = np.matmul(dgx2.T, x.reshape(T * B, D), out=_take(ws, (3 * H, D), dt))
-    dW_hh = np.matmul(dgh2.T, H_prev.reshape(T * B, H), out=_take(ws, (3 * H, H), dt))
+    dW_ih = np.matmul(dgx2.T, x.reshape(T * B, D), out=take(ws, (3 * H, D), dt))
+    dW_hh = np.matmul(dgh2.T, H_prev.reshape(T * B, H), out=take(ws, (3 * H, H), dt))
     if has_bias:
         db_ih = dgx2.sum(axis=0)
         db_hh = dgh2.sum(axis=0)
     else:
         db_ih = db_hh = None
+    grads = HiddenGrads(dx, dh_next, dW_ih, dW_hh, db_ih, db_hh)
     if record is not None:
-        record(cache, {"dout": dout, "DH": DH, "DGH": DGH, "DGX": DGX,
-                       "grads": (dx, dh_next, dW_ih, dW_hh, db_ih, db_hh)})
+        record(cache, {"dout": dout, "DH": DH, "DGH": DGH, "DGX": DGX, "grads": grads})
     if ws is not None:
         ws.give(*owned, *tmp)
-    return dx, dh_next, dW_ih, dW_hh, db_ih, db_hh
+    return grads
 
 
 def forward_intermediates(cache: GRUCache) -> dict[str, np.ndarray]:
     """Named forward intermediates of a cached forward pass (time-ordered views)."""
-    x, W_ih, W_hh, has_bias, Hs, GX, GH, reverse, active, _ = cache
-    T = x.shape[0]
-    H = W_hh.shape[1]
-    d = 1 if reverse else 0
+    H = cache.W_hh.shape[1]
+    GX = cache.GX
     return {
-        "x": x,
-        "h_prev": Hs[d : T + d],
+        "x": cache.x,
+        "h_prev": before(cache.Hs, cache.reverse),
         "r": GX[:, :, :H],
         "z": GX[:, :, H : 2 * H],
         "n": GX[:, :, 2 * H :],
-        "gh_n": GH[:, :, 2 * H :],
-        "h": Hs[1 - d : T + 1 - d],
+        "gh_n": cache.GH[:, :, 2 * H :],
+        "h": after(cache.Hs, cache.reverse),
     }

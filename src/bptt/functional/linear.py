@@ -16,18 +16,26 @@ This is the seed's ``DWy`` / ``DBy`` (figures 9-11 of seed 000).
 
 from __future__ import annotations
 
+from typing import NamedTuple
+
 import numpy as np
 
 
-def forward(x: np.ndarray, W: np.ndarray, b: np.ndarray | None = None) -> tuple[np.ndarray, tuple]:
+class LinearCache(NamedTuple):
+    x: np.ndarray
+    W: np.ndarray
+    has_bias: bool
+
+
+def forward(x: np.ndarray, W: np.ndarray, b: np.ndarray | None = None) -> tuple[np.ndarray, LinearCache]:
     """Return ``y = x @ W.T + b`` and the cache ``(x, W, has_bias)``."""
     y = np.matmul(x, W.T)
     if b is not None:
         y += b
-    return y, (x, W, b is not None)
+    return y, LinearCache(x, W, b is not None)
 
 
-def backward(dy: np.ndarray, cache: tuple) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:
+def backward(dy: np.ndarray, cache: LinearCache) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:
     """Return ``(dx, dW, db)``; ``db`` is ``None`` when the forward pass had no bias."""
     x, W, has_bias = cache
     K, D = W.shape

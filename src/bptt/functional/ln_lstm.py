@@ -47,15 +47,64 @@ and one for the ``h`` rows), :math:`dx = da\,K_x^\top`.
 from __future__ import annotations
 
 from collections.abc import Callable
+from typing import NamedTuple
 
 import numpy as np
 
-from ._workspace import Workspace, empty
-from .lstm import _active_mask, _prev_cur, _take, add_carried
+from .sequence import (
+    active_mask,
+    add_carried,
+    after,
+    before,
+    carried_grad,
+    final,
+    outputs,
+    state_array,
+    step_order,
+)
+from .workspace import Workspace, empty, take
 
 EPS = 1e-12  # TensorFlow's layers.layer_norm variance_epsilon
 
-LNLSTMCache = tuple
+
+class LayerNormStats(NamedTuple):
+    """What the layer norms' backward needs (only with layer norm on)."""
+
+    XH: np.ndarray  # (T, B, 4, H) normalised gate pre-activations (before gain and shift)
+    RS: np.ndarray  # (T, B, 4, 1) their reciprocal standard deviations
+    XHc: np.ndarray  # (T, B, H) normalised cell state (before gain and shift)
+    RSc: np.ndarray  # (T, B, 1) its reciprocal standard deviation
+    gamma: np.ndarray  # (5, H) gains: input, transform, forget, output, state
+
+
+class LNLSTMCache(NamedTuple):
+    """What ``backward`` needs: the inputs, the kernel and the time-ordered state and gate arrays."""
+
+    x: np.ndarray
+    kernel: np.ndarray
+    has_bias: bool
+    Hs: np.ndarray  # (T+1, B, H) hidden states, time order (see bptt.functional.sequence)
+    Cs: np.ndarray  # (T+1, B, H) cell states
+    TC: np.ndarray  # (T, B, H) tanh(c_t)
+    G: np.ndarray  # (T, B, H) tanh(a^j) before the dropout mask
+    A: np.ndarray  # (T, B, 4H) gate activations [i, g (after the mask), f, o]
+    g_mask: np.ndarray | None  # (T, B, H) recurrent-dropout mask on g (scaled by 1/keep_prob)
+    ln: LayerNormStats | None  # None without layer norm
+    reverse: bool
+    active: np.ndarray | None  # (T, B, 1) mask for lengths
+    owned: list  # workspace buffers to give back after backward
+
+
+class LNLSTMGrads(NamedTuple):
+    """Gradients returned by :func:`backward`."""
+
+    dx: np.ndarray | None  # (T, B, D); None with need_dx=False
+    dh0: np.ndarray  # (B, H)
+    dc0: np.ndarray  # (B, H)
+    dkernel: np.ndarray  # (D + H, 4H)
+    dbias: np.ndarray | None  # None without a bias
+    dgamma: np.ndarray | None  # (5, H); None without layer norm
+    dbeta: np.ndarray | None
 
 
 def _row_mean(v: np.ndarray) -> np.ndarray:
@@ -69,9 +118,10 @@ def _row_dot(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     return np.matmul(a[..., None, :], b[..., :, None])[..., 0]
 
 
-def _ln_forward_rows(v: np.ndarray, gamma: np.ndarray, beta: np.ndarray, xhat: np.ndarray,
+def ln_forward_rows(v: np.ndarray, gamma: np.ndarray, beta: np.ndarray, xhat: np.ndarray,
                      rstd: np.ndarray) -> None:
-    """In place: ``v`` ``(..., H)`` -> ``LN(v)``; writes ``xhat`` and ``rstd`` ``(..., 1)``."""
+    """Layer norm over the last axis, in place: ``v`` ``(..., H)`` -> ``LN(v) = xhat * gamma + beta``; writes
+    ``xhat`` (the normalised values) and ``rstd`` ``(..., 1)`` (the reciprocal standard deviations)."""
     H = v.shape[-1]
     np.subtract(v, _row_mean(v), out=xhat)
     var = _row_dot(xhat, xhat)
@@ -84,9 +134,10 @@ def _ln_forward_rows(v: np.ndarray, gamma: np.ndarray, beta: np.ndarray, xhat: n
     v += beta
 
 
-def _ln_backward_rows(dy: np.ndarray, xhat: np.ndarray, rstd: np.ndarray, gamma: np.ndarray,
+def ln_backward_rows(dy: np.ndarray, xhat: np.ndarray, rstd: np.ndarray, gamma: np.ndarray,
                       out: np.ndarray | None = None) -> np.ndarray:
-    """``dx`` of ``y = LN(x)`` given ``dy`` (rows over the last axis), written into ``out`` when given."""
+    """``dx`` of ``y = LN(x)`` given ``dy``, from the ``xhat`` and ``rstd`` of :func:`ln_forward_rows`
+    (rows over the last axis), written into ``out`` when given."""
     H = dy.shape[-1]
     dxhat = np.multiply(dy, gamma, out=out)
     m1 = _row_mean(dxhat)
@@ -129,8 +180,8 @@ def forward(
     np.matmul(x.reshape(T * B, D), K_x, out=A.reshape(T * B, 4 * H))
     if bias is not None:
         A += bias
-    Hs = empty(ws, (T + 1, B, H), dt, owned)
-    Cs = empty(ws, (T + 1, B, H), dt, owned)
+    Hs = state_array(ws, T, B, H, dt, owned, h0, reverse)
+    Cs = state_array(ws, T, B, H, dt, owned, c0, reverse)
     TC = empty(ws, (T, B, H), dt, owned)
     G = empty(ws, (T, B, H), dt, owned)  # tanh(a^j) before the dropout mask
     XH = RS = XHc = RSc = None
@@ -140,12 +191,10 @@ def forward(
         XHc = empty(ws, (T, B, H), dt, owned)  # normalised cell state (before gain/shift)
         RSc = empty(ws, (T, B, 1), dt, owned)
         gamma4, beta4 = gamma[:4], beta[:4]
-    order, d = _prev_cur(T, reverse)
-    Hs[T * d] = h0
-    Cs[T * d] = c0
+    order, d = step_order(T, reverse)
     rec = np.empty((B, 4 * H), dtype=dt)
     tmp = np.empty((B, H), dtype=dt)
-    active = None if lengths is None else _active_mask(lengths, T)
+    active = active_mask(lengths, T)
     for t in order:
         p, q = t + d, t + 1 - d
         a = A[t]
@@ -153,7 +202,7 @@ def forward(
         a += rec
         a4 = a.reshape(B, 4, H)
         if ln:
-            _ln_forward_rows(a4, gamma4, beta4, XH[t], RS[t])
+            ln_forward_rows(a4, gamma4, beta4, XH[t], RS[t])
         # gates: i, j(-> g), f, o; sigma via tanh
         i, j, f, o = a4[:, 0], a4[:, 1], a4[:, 2], a4[:, 3]
         if forget_bias:
@@ -172,23 +221,18 @@ def forward(
         np.multiply(i, j, out=tmp)
         c += tmp
         if ln:
-            _ln_forward_rows(c, gamma[4], beta[4], XHc[t], RSc[t])
+            ln_forward_rows(c, gamma[4], beta[4], XHc[t], RSc[t])
         np.tanh(c, out=TC[t])
         np.multiply(TC[t], o, out=Hs[q])
         if active is not None:
             inactive = ~active[t]
             np.copyto(Hs[q], Hs[p], where=inactive)
             np.copyto(c, Cs[p], where=inactive)
-    y = Hs[1:] if d == 0 else Hs[:-1]
-    if active is not None:
-        y = y * active
-    h_n = Hs[T * (1 - d)]
-    c_n = Cs[T * (1 - d)]
-    ln_cache = (XH, RS, XHc, RSc, gamma) if ln else None
-    cache = (x, kernel, bias is not None, Hs, Cs, TC, G, A, g_mask, ln_cache, reverse, active, owned)
+    stats = LayerNormStats(XH, RS, XHc, RSc, gamma) if ln else None
+    cache = LNLSTMCache(x, kernel, bias is not None, Hs, Cs, TC, G, A, g_mask, stats, reverse, active, owned)
     if record is not None:
         record(cache)
-    return (y, h_n, c_n), cache
+    return (outputs(Hs, reverse, active), final(Hs, reverse), final(Cs, reverse)), cache
 
 
 def backward(
@@ -198,9 +242,9 @@ def backward(
     ws: Workspace | None = None,
     need_dx: bool = True,
     record: Callable | None = None,
-) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray | None, np.ndarray | None,
-           np.ndarray | None]:
-    """Backpropagate ``(dy, dh_n, dc_n)``; returns ``(dx, dh0, dc0, dkernel, dbias, dgamma, dbeta)``.
+) -> LNLSTMGrads:
+    """Backpropagate ``(dy, dh_n, dc_n)``; returns :class:`LNLSTMGrads`
+    ``(dx, dh0, dc0, dkernel, dbias, dgamma, dbeta)``.
 
     ``need_dx=False`` skips ``dx`` (``None``); with a workspace the cache is consumed. ``record``: see
     :func:`bptt.functional.lstm.backward`.
@@ -212,10 +256,10 @@ def backward(
     H = kernel.shape[1] // 4
     dt = x.dtype
     K_h = kernel[D:]
-    order, d = _prev_cur(T, reverse)
+    order, d = step_order(T, reverse)
     order = order[::-1]
-    C_prev = Cs[:-1] if d == 0 else Cs[1:]
-    H_prev = Hs[:-1] if d == 0 else Hs[1:]
+    C_prev = before(Cs, reverse)
+    H_prev = before(Hs, reverse)
     A4 = A.reshape(T, B, 4, H)
     i, gm, f, o = A4[:, :, 0], A4[:, :, 1], A4[:, :, 2], A4[:, :, 3]  # gm = g after the mask
     ln = ln_cache is not None
@@ -245,8 +289,8 @@ def backward(
     dA = empty(ws, (T, B, 4 * H), dt, tmp) if ln else dAhat.reshape(T, B, 4 * H)
     DH = empty(ws, (T, B, H), dt, tmp)
     DC = empty(ws, (T, B, H), dt, tmp)
-    dh_next = np.zeros((B, H), dtype=dt) if dh_n is None else np.array(dh_n, dtype=dt)
-    dc_next = np.zeros((B, H), dtype=dt) if dc_n is None else np.array(dc_n, dtype=dt)
+    dh_next = carried_grad(dh_n, B, H, dt)
+    dc_next = carried_grad(dc_n, B, H, dt)
     K_hT = np.ascontiguousarray(K_h.T)
     dc_prev = np.empty((B, H), dtype=dt)
     dct_buf = np.empty((B, H), dtype=dt)
@@ -256,12 +300,12 @@ def backward(
         dc = DC[t]
         np.multiply(dh, K[t], out=dc)
         dc += dc_next
-        dct = _ln_backward_rows(dc, XHc[t], RSc[t], gamma[4], out=dct_buf) if ln else dc  # d c~
+        dct = ln_backward_rows(dc, XHc[t], RSc[t], gamma[4], out=dct_buf) if ln else dc  # d c~
         np.multiply(dct[:, None, :], P[t], out=dAhat[t, :, 0:3])
         np.multiply(dh, Q[t], out=dAhat[t, :, 3])
         np.multiply(dct, f[t], out=dc_prev)
         if ln:
-            _ln_backward_rows(dAhat[t], XH[t], RS[t], gamma[:4], out=dA[t].reshape(B, 4, H))
+            ln_backward_rows(dAhat[t], XH[t], RS[t], gamma[:4], out=dA[t].reshape(B, 4, H))
         if active is not None:
             inactive = ~active[t]
             np.copyto(dc_prev, dc_next, where=inactive)
@@ -274,7 +318,7 @@ def backward(
 
     dA2 = dA.reshape(T * B, 4 * H)
     dx = np.matmul(dA2, kernel[:D].T).reshape(T, B, D) if need_dx else None
-    dkernel = _take(ws, kernel.shape, dt)
+    dkernel = take(ws, kernel.shape, dt)
     np.matmul(x.reshape(T * B, D).T, dA2, out=dkernel[:D])
     np.matmul(H_prev.reshape(T * B, H).T, dA2, out=dkernel[D:])
     dbias = dA2.sum(axis=0) if has_bias else None
@@ -289,30 +333,28 @@ def backward(
         dbeta[4] = (DC * (active if active is not None else 1)).sum(axis=(0, 1))
     else:
         dgamma = dbeta = None
+    grads = LNLSTMGrads(dx, dh_next, dc_next, dkernel, dbias, dgamma, dbeta)
     if record is not None:
-        record(cache, {"dout": dout, "DH": DH, "DC": DC, "dAhat": dAhat, "dA": dA,
-                       "grads": (dx, dh_next, dc_next, dkernel, dbias, dgamma, dbeta)})
+        record(cache, {"dout": dout, "DH": DH, "DC": DC, "dAhat": dAhat, "dA": dA, "grads": grads})
     if ws is not None:
         ws.give(*owned, *tmp)
-    return dx, dh_next, dc_next, dkernel, dbias, dgamma, dbeta
+    return grads
 
 
 def forward_intermediates(cache: LNLSTMCache) -> dict[str, np.ndarray]:
     """Named forward intermediates of a cached forward pass (time-ordered views)."""
-    x, kernel, has_bias, Hs, Cs, TC, G, A, g_mask, ln_cache, reverse, active, _ = cache
-    T, B, _ = x.shape
-    H = kernel.shape[1] // 4
-    d = 1 if reverse else 0
-    A4 = A.reshape(T, B, 4, H)
+    T, B, _ = cache.x.shape
+    H = cache.kernel.shape[1] // 4
+    A4 = cache.A.reshape(T, B, 4, H)
     return {
-        "x": x,
-        "h_prev": Hs[d : T + d],
-        "c_prev": Cs[d : T + d],
+        "x": cache.x,
+        "h_prev": before(cache.Hs, cache.reverse),
+        "c_prev": before(cache.Cs, cache.reverse),
         "i": A4[:, :, 0],
         "g": A4[:, :, 1],
         "f": A4[:, :, 2],
         "o": A4[:, :, 3],
-        "c": Cs[1 - d : T + 1 - d],
-        "tanh_c": TC,
-        "h": Hs[1 - d : T + 1 - d],
+        "c": after(cache.Cs, cache.reverse),
+        "tanh_c": cache.TC,
+        "h": after(cache.Hs, cache.reverse),
     }

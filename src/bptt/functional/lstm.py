@@ -58,7 +58,19 @@ from typing import NamedTuple
 
 import numpy as np
 
-from ._workspace import Workspace, empty, scaled_transpose
+from .sequence import (
+    active_mask,
+    add_carried,
+    after,
+    before,
+    carried_grad,
+    final,
+    gate_scale,
+    outputs,
+    state_array,
+    step_order,
+)
+from .workspace import Workspace, empty, scaled_transpose, take
 
 
 class LSTMCache(NamedTuple):
@@ -68,7 +80,7 @@ class LSTMCache(NamedTuple):
     W_ih: np.ndarray
     W_hh: np.ndarray
     has_bias: bool
-    Hs: np.ndarray  # (T+1, B, P) hidden states, time order (see _prev_cur)
+    Hs: np.ndarray  # (T+1, B, P) hidden states, time order (see bptt.functional.sequence)
     Cs: np.ndarray  # (T+1, B, H) cell states
     TC: np.ndarray  # (T, B, H) tanh(c_t)
     A: np.ndarray  # (T, B, 4H) gate activations [i, f, g, o]
@@ -79,23 +91,29 @@ class LSTMCache(NamedTuple):
     owned: list  # workspace buffers to give back after backward
 
 
-def _prev_cur(T: int, reverse: bool) -> tuple[range, int]:
-    """Steps in processing order and the offset mapping step ``t`` to the state arrays.
+class LSTMGrads(NamedTuple):
+    """Gradients returned by :func:`backward` for a layer without a projection."""
 
-    States live in ``(T+1, B, H)`` arrays in *time* order: forward, ``S[t]`` is the state before step ``t``
-    and ``S[t+1]`` after it; reverse, ``S[t+1]`` is before and ``S[t]`` after. So ``prev = t + d`` and
-    ``cur = t + 1 - d`` with ``d = 1`` for reverse, and all per-step arrays stay time-ordered.
-    """
-    order = range(T - 1, -1, -1) if reverse else range(T)
-    return order, (1 if reverse else 0)
+    dx: np.ndarray | None  # (T, B, D); None with need_dx=False
+    dh0: np.ndarray  # (B, H)
+    dc0: np.ndarray  # (B, H)
+    dW_ih: np.ndarray
+    dW_hh: np.ndarray
+    db_ih: np.ndarray | None  # None without biases
+    db_hh: np.ndarray | None
 
 
-def _gate_scale(H: int, gates: int, tanh_blocks: tuple[int, ...], dt: np.dtype) -> np.ndarray:
-    """1/2 for the sigmoid row blocks, 1 for the tanh ones: sigma(a) = tanh(a/2)/2 + 1/2."""
-    scale = np.full(gates * H, 0.5, dtype=dt)
-    for k in tanh_blocks:
-        scale[k * H : (k + 1) * H] = 1.0
-    return scale
+class LSTMProjectionGrads(NamedTuple):
+    """Gradients returned by :func:`backward` for a layer with a projection ``W_hr`` (one more entry)."""
+
+    dx: np.ndarray | None
+    dh0: np.ndarray  # (B, P)
+    dc0: np.ndarray  # (B, H)
+    dW_ih: np.ndarray
+    dW_hh: np.ndarray
+    db_ih: np.ndarray | None
+    db_hh: np.ndarray | None
+    dW_hr: np.ndarray
 
 
 def forward(
@@ -119,8 +137,8 @@ def forward(
     Returns ``((y, h_n, c_n), cache)`` with ``y`` of shape ``(T, B, H)`` (``(T, B, P)`` with a projection;
     time order, also for ``reverse``), ``h_n`` of shape ``(B, H)`` (or ``(B, P)``) and ``c_n`` ``(B, H)``.
     ``y``, ``h_n`` and ``c_n`` are views of the cache: copy them before changing them in place. With a
-    workspace ``ws`` the cache's buffers are recycled by ``backward``. ``record`` (see :mod:`bptt.trace`), when
-    given, is called once with the cache at the end.
+    workspace ``ws`` the cache's buffers are recycled by ``backward``. ``record`` (see :mod:`bptt.nn.hooks`),
+    when given, is called once with the cache at the end.
     """
     T, B, D = x.shape
     H = W_hh.shape[0] // 4
@@ -128,7 +146,7 @@ def forward(
     dt = x.dtype
     owned: list = []
     # Scale the sigmoid rows (i, f and o) by 1/2 so one tanh gives all four gates.
-    scale = _gate_scale(H, 4, (2,), dt)
+    scale = gate_scale(H, 4, (2,), dt)
     W_ih_s = W_ih * scale[:, None]
     W_hh_sT = scaled_transpose(W_hh, scale, empty(ws, (P, 4 * H), dt, owned))  # C order: faster GEMM
     b_s = np.zeros(4 * H, dtype=dt)
@@ -143,17 +161,15 @@ def forward(
     A = empty(ws, (T, B, 4 * H), dt, owned)
     np.matmul(x.reshape(T * B, D), W_ih_s.T, out=A.reshape(T * B, 4 * H))
     A += b_s
-    Hs = empty(ws, (T + 1, B, P), dt, owned)
-    Cs = empty(ws, (T + 1, B, H), dt, owned)
+    Hs = state_array(ws, T, B, P, dt, owned, h0, reverse)
+    Cs = state_array(ws, T, B, H, dt, owned, c0, reverse)
     TC = empty(ws, (T, B, H), dt, owned)  # tanh(c_t)
     HR = None if W_hr is None else empty(ws, (T, B, H), dt, owned)  # o * tanh(c) before the projection
     W_hrT = None if W_hr is None else np.ascontiguousarray(W_hr.T)
-    order, d = _prev_cur(T, reverse)
-    Hs[T * d] = h0
-    Cs[T * d] = c0
+    order, d = step_order(T, reverse)
     rec = empty(ws, (B, 4 * H), dt, owned)
     ig = empty(ws, (B, H), dt, owned)
-    active = None if lengths is None else _active_mask(lengths, T)
+    active = active_mask(lengths, T)
     for t in order:
         p, q = t + d, t + 1 - d
         a = A[t]
@@ -180,36 +196,13 @@ def forward(
             inactive = ~active[t]
             np.copyto(Hs[q], Hs[p], where=inactive)
             np.copyto(c, Cs[p], where=inactive)
-    y = Hs[1:] if d == 0 else Hs[:-1]
-    if active is not None:
-        y = y * active
-    h_n = Hs[T * (1 - d)]
-    c_n = Cs[T * (1 - d)]
     cache = LSTMCache(x, W_ih, W_hh, b_ih is not None, Hs, Cs, TC, A, reverse, active, W_hr, HR, owned)
     if record is not None:
         record(cache)
-    return (y, h_n, c_n), cache
+    return (outputs(Hs, reverse, active), final(Hs, reverse), final(Cs, reverse)), cache
 
 
 _FACTOR_ELEMENTS = 2**15  # B*H elements per step x steps: the size of one block of backward factors
-
-
-def add_carried(dh: np.ndarray, dy: np.ndarray | None, dh_next: np.ndarray, active: np.ndarray | None,
-                t: int) -> None:
-    """``dh = dy[t] + dh_next`` (the seed's dHt): the output's gradient at step ``t`` (none at padded steps,
-    ``None`` meaning zero) plus the gradient carried back from step ``t + 1``. Shared by every recurrent op."""
-    if dy is None:
-        dh[...] = dh_next
-    elif active is None:
-        np.add(dy[t], dh_next, out=dh)
-    else:
-        np.multiply(dy[t], active[t], out=dh)
-        dh += dh_next
-
-
-def _active_mask(lengths: np.ndarray, T: int) -> np.ndarray:
-    """``(T, B, 1)`` boolean mask, True where step ``t`` is inside sequence ``b``."""
-    return (np.arange(T)[:, None] < np.asarray(lengths)[None, :])[:, :, None]
 
 
 def backward(
@@ -219,17 +212,18 @@ def backward(
     ws: Workspace | None = None,
     need_dx: bool = True,
     record: Callable | None = None,
-) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray | None, np.ndarray | None]:
+) -> LSTMGrads | LSTMProjectionGrads:
     r"""Backpropagate ``dout = (dy, dh_n, dc_n)`` (any of them may be ``None`` for zero).
 
-    Returns ``(dx, dh0, dc0, dW_ih, dW_hh, db_ih, db_hh)`` (the bias gradients are ``None`` without biases),
-    followed by ``dW_hr`` when the forward pass had a projection. With a projection
-    :math:`h_t = r_t W_{hr}^\top`, :math:`r_t = o_t \odot \tanh c_t`, each step first maps the carried
-    gradient back, :math:`dr = dh\, W_{hr}`, and :math:`dW_{hr} = \sum_t dh_t^\top r_t`.
+    Returns :class:`LSTMGrads` ``(dx, dh0, dc0, dW_ih, dW_hh, db_ih, db_hh)`` (the bias gradients are ``None``
+    without biases) or, when the forward pass had a projection, :class:`LSTMProjectionGrads`, the same
+    followed by ``dW_hr``. With a projection :math:`h_t = r_t W_{hr}^\top`, :math:`r_t = o_t \odot \tanh c_t`,
+    each step first maps the carried gradient back, :math:`dr = dh\, W_{hr}`, and
+    :math:`dW_{hr} = \sum_t dh_t^\top r_t`.
     ``need_dx=False`` skips the input gradient (``dx`` is ``None``), e.g. for one-hot inputs. With a
     workspace, the cache's buffers are given back to it at the end (the cache is consumed) and the weight
-    gradients are taken from it (the caller may give them back once accumulated). ``record`` (a
-    :mod:`bptt.trace` recorder), when given, is called once, before the buffers are recycled, with the cache
+    gradients are taken from it (the caller may give them back once accumulated). ``record`` (see
+    :mod:`bptt.nn.hooks`), when given, is called once, before the buffers are recycled, with the cache
     and the full-sequence gradient arrays (``DH``, ``DC``, ``dA``, ...): the per-step values are slices of them.
     """
     dy, dh_n, dc_n = dout
@@ -239,10 +233,10 @@ def backward(
     H = W_hh.shape[0] // 4
     P = Hs.shape[2]
     dt = x.dtype
-    order, d = _prev_cur(T, reverse)
+    order, d = step_order(T, reverse)
     order = order[::-1]
-    C_prev = Cs[:-1] if d == 0 else Cs[1:]
-    H_prev = Hs[:-1] if d == 0 else Hs[1:]
+    C_prev = before(Cs, reverse)
+    H_prev = before(Hs, reverse)
     A4 = A.reshape(T, B, 4, H)
     f = A4[:, :, 1]
 
@@ -278,8 +272,8 @@ def backward(
     DH = empty(ws, (T, B, P), dt, tmp)
     DC = empty(ws, (T, B, H), dt, tmp)
     dr = None if W_hr is None else np.empty((B, H), dtype=dt)
-    dh_next = np.zeros((B, P), dtype=dt) if dh_n is None else np.array(dh_n, dtype=dt)
-    dc_next = np.zeros((B, H), dtype=dt) if dc_n is None else np.array(dc_n, dtype=dt)
+    dh_next = carried_grad(dh_n, B, P, dt)
+    dc_next = carried_grad(dc_n, B, H, dt)
     dc_prev = np.empty((B, H), dtype=dt)
     W_hh_T = W_hh  # dh_next = da @ W_hh
     lo = hi = 0  # the block [lo, hi) whose factors are in Pf_b, K_b, Q_b
@@ -312,19 +306,21 @@ def backward(
 
     dA2 = dA.reshape(T * B, 4 * H)
     dx = np.matmul(dA2, W_ih).reshape(T, B, D) if need_dx else None
-    dW_ih = _take(ws, (4 * H, D), dt)
+    dW_ih = take(ws, (4 * H, D), dt)
     np.matmul(dA2.T, x.reshape(T * B, D), out=dW_ih)
-    dW_hh = _take(ws, (4 * H, P), dt)
+    dW_hh = take(ws, (4 * H, P), dt)
     np.matmul(dA2.T, H_prev.reshape(T * B, P), out=dW_hh)
     if has_bias:
         db_ih = dA2.sum(axis=0)
         db_hh = db_ih.copy()
     else:
         db_ih = db_hh = None
-    grads = (dx, dh_next, dc_next, dW_ih, dW_hh, db_ih, db_hh)
-    if W_hr is not None:
+    if W_hr is None:
+        grads = LSTMGrads(dx, dh_next, dc_next, dW_ih, dW_hh, db_ih, db_hh)
+    else:
         DHm = DH if active is None else DH * active
-        grads += (np.matmul(DHm.reshape(T * B, P).T, HR.reshape(T * B, H)),)
+        dW_hr = np.matmul(DHm.reshape(T * B, P).T, HR.reshape(T * B, H))
+        grads = LSTMProjectionGrads(dx, dh_next, dc_next, dW_ih, dW_hh, db_ih, db_hh, dW_hr)
     if record is not None:
         record(cache, {"dout": dout, "DH": DH, "DC": DC, "dA": dA, "grads": grads})
     if ws is not None:
@@ -332,27 +328,21 @@ def backward(
     return grads
 
 
-def _take(ws: Workspace | None, shape: tuple[int, ...], dt: np.dtype) -> np.ndarray:
-    return np.empty(shape, dtype=dt) if ws is None else ws.take(shape, dt)
-
-
 def forward_intermediates(cache: LSTMCache) -> dict[str, np.ndarray]:
     """Named forward intermediates of a cached forward pass (views, time-ordered), for inspection."""
-    x, W_ih, W_hh, has_bias, Hs, Cs, TC, A, reverse, active, W_hr, HR, _ = cache
-    T, B, _ = x.shape
-    H = W_hh.shape[0] // 4
-    d = 1 if reverse else 0
-    A4 = A.reshape(T, B, 4, H)
+    T, B, _ = cache.x.shape
+    H = cache.W_hh.shape[0] // 4
+    A4 = cache.A.reshape(T, B, 4, H)
     return {
-        "x": x,
-        "h_prev": Hs[d : T + d],
-        "c_prev": Cs[d : T + d],
+        "x": cache.x,
+        "h_prev": before(cache.Hs, cache.reverse),
+        "c_prev": before(cache.Cs, cache.reverse),
         "i": A4[:, :, 0],
         "f": A4[:, :, 1],
         "g": A4[:, :, 2],
         "o": A4[:, :, 3],
-        "c": Cs[1 - d : T + 1 - d],
-        "tanh_c": TC,
-        "h": Hs[1 - d : T + 1 - d],
-        **({} if HR is None else {"r": HR}),
+        "c": after(cache.Cs, cache.reverse),
+        "tanh_c": cache.TC,
+        "h": after(cache.Hs, cache.reverse),
+        **({} if cache.HR is None else {"r": cache.HR}),
     }

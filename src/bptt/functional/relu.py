@@ -7,15 +7,21 @@ r"""Rectified linear unit.
 
 from __future__ import annotations
 
+from typing import NamedTuple
+
 import numpy as np
 
 
-def forward(x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Return ``y = max(x, 0)``; the cache is the mask ``x > 0``."""
-    mask = x > 0
-    return np.where(mask, x, 0).astype(x.dtype, copy=False), mask
+class ReLUCache(NamedTuple):
+    positive: np.ndarray  # boolean mask x > 0
 
 
-def backward(dy: np.ndarray, cache: np.ndarray) -> np.ndarray:
+def forward(x: np.ndarray) -> tuple[np.ndarray, ReLUCache]:
+    """Return ``y = max(x, 0)``; the cache holds the mask ``x > 0``."""
+    positive = x > 0
+    return np.where(positive, x, 0).astype(x.dtype, copy=False), ReLUCache(positive)
+
+
+def backward(dy: np.ndarray, cache: ReLUCache) -> np.ndarray:
     """Return ``dx = dy * [x > 0]``."""
-    return np.where(cache, dy, 0).astype(dy.dtype, copy=False)
+    return np.where(cache.positive, dy, 0).astype(dy.dtype, copy=False)

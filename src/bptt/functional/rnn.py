@@ -17,13 +17,37 @@ Jacobians :math:`\prod_t \mathrm{diag}(\phi'_t) W_{hh}` is where gradients vanis
 from __future__ import annotations
 
 from collections.abc import Callable
+from typing import NamedTuple
 
 import numpy as np
 
-from ._workspace import Workspace, empty
-from .lstm import _active_mask, _prev_cur, _take, add_carried
+from .sequence import (
+    HiddenGrads,
+    active_mask,
+    add_carried,
+    after,
+    before,
+    carried_grad,
+    final,
+    outputs,
+    state_array,
+    step_order,
+)
+from .workspace import Workspace, empty, take
 
-RNNCache = tuple
+
+class RNNCache(NamedTuple):
+    """What ``backward`` needs: the inputs, the weights and the time-ordered states."""
+
+    x: np.ndarray
+    W_ih: np.ndarray
+    W_hh: np.ndarray
+    has_bias: bool
+    Hs: np.ndarray  # (T+1, B, H) hidden states, time order (see bptt.functional.sequence)
+    relu: bool  # the nonlinearity: ReLU (True) or tanh
+    reverse: bool
+    active: np.ndarray | None  # (T, B, 1) mask for lengths
+    owned: list  # workspace buffers to give back after backward
 
 
 def forward(
@@ -53,12 +77,11 @@ def forward(
     np.matmul(x.reshape(T * B, D), W_ih.T, out=XW.reshape(T * B, H))
     if b_ih is not None:
         XW += b_ih + b_hh
-    Hs = empty(ws, (T + 1, B, H), dt, owned)
-    order, d = _prev_cur(T, reverse)
-    Hs[T * d] = h0
+    Hs = state_array(ws, T, B, H, dt, owned, h0, reverse)
+    order, d = step_order(T, reverse)
     rec = empty(ws, (B, H), dt, owned)
     relu = nonlinearity == "relu"
-    active = None if lengths is None else _active_mask(lengths, T)
+    active = active_mask(lengths, T)
     for t in order:
         p, q = t + d, t + 1 - d
         h = Hs[q]
@@ -70,14 +93,10 @@ def forward(
             np.tanh(h, out=h)
         if active is not None:
             np.copyto(h, Hs[p], where=~active[t])
-    y = Hs[1:] if d == 0 else Hs[:-1]
-    if active is not None:
-        y = y * active
-    h_n = Hs[T * (1 - d)]
-    cache = (x, W_ih, W_hh, b_ih is not None, Hs, relu, reverse, active, owned)
+    cache = RNNCache(x, W_ih, W_hh, b_ih is not None, Hs, relu, reverse, active, owned)
     if record is not None:
         record(cache)
-    return (y, h_n), cache
+    return (outputs(Hs, reverse, active), final(Hs, reverse)), cache
 
 
 def backward(
@@ -87,8 +106,9 @@ def backward(
     ws: Workspace | None = None,
     need_dx: bool = True,
     record: Callable | None = None,
-) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray | None, np.ndarray | None]:
-    """Backpropagate ``dout = (dy, dh_n)``; returns ``(dx, dh0, dW_ih, dW_hh, db_ih, db_hh)``.
+) -> HiddenGrads:
+    """Backpropagate ``dout = (dy, dh_n)``; returns :class:`~bptt.functional.sequence.HiddenGrads`
+    ``(dx, dh0, dW_ih, dW_hh, db_ih, db_hh)``.
 
     ``need_dx=False`` skips ``dx`` (``None``); with a workspace the cache is consumed. ``record``: see
     :func:`bptt.functional.lstm.backward`.
@@ -99,10 +119,10 @@ def backward(
     T, B, D = x.shape
     H = W_hh.shape[1]
     dt = x.dtype
-    order, d = _prev_cur(T, reverse)
+    order, d = step_order(T, reverse)
     order = order[::-1]
-    H_cur = Hs[1:] if d == 0 else Hs[:-1]
-    H_prev = Hs[:-1] if d == 0 else Hs[1:]
+    H_cur = after(Hs, reverse)
+    H_prev = before(Hs, reverse)
     dphi = empty(ws, (T, B, H), dt, tmp)
     if relu:
         np.greater(H_cur, 0, out=dphi, casting="unsafe")
@@ -113,7 +133,7 @@ def backward(
         dphi *= active  # padded steps: no gradient into the pre-activation
     dA = empty(ws, (T, B, H), dt, tmp)
     DH = empty(ws, (T, B, H), dt, tmp)
-    dh_next = np.zeros((B, H), dtype=dt) if dh_n is None else np.array(dh_n, dtype=dt)
+    dh_next = carried_grad(dh_n, B, H, dt)
     for t in order:
         dh = DH[t]
         add_carried(dh, dy, dh_next, active, t)  # dHt: dh = dy[t] + dh_next
@@ -123,23 +143,21 @@ def backward(
             np.copyto(dh_next, dh, where=~active[t])
     dA2 = dA.reshape(T * B, H)
     dx = np.matmul(dA2, W_ih).reshape(T, B, D) if need_dx else None
-    dW_ih = np.matmul(dA2.T, x.reshape(T * B, D), out=_take(ws, (H, D), dt))
-    dW_hh = np.matmul(dA2.T, H_prev.reshape(T * B, H), out=_take(ws, (H, H), dt))
+    dW_ih = np.matmul(dA2.T, x.reshape(T * B, D), out=take(ws, (H, D), dt))
+    dW_hh = np.matmul(dA2.T, H_prev.reshape(T * B, H), out=take(ws, (H, H), dt))
     if has_bias:
         db_ih = dA2.sum(axis=0)
         db_hh = db_ih.copy()
     else:
         db_ih = db_hh = None
+    grads = HiddenGrads(dx, dh_next, dW_ih, dW_hh, db_ih, db_hh)
     if record is not None:
-        record(cache, {"dout": dout, "DH": DH, "dA": dA, "grads": (dx, dh_next, dW_ih, dW_hh, db_ih, db_hh)})
+        record(cache, {"dout": dout, "DH": DH, "dA": dA, "grads": grads})
     if ws is not None:
         ws.give(*owned, *tmp)
-    return dx, dh_next, dW_ih, dW_hh, db_ih, db_hh
+    return grads
 
 
 def forward_intermediates(cache: RNNCache) -> dict[str, np.ndarray]:
     """Named forward intermediates of a cached forward pass (time-ordered views)."""
-    x, W_ih, W_hh, has_bias, Hs, relu, reverse, active, _ = cache
-    T = x.shape[0]
-    d = 1 if reverse else 0
-    return {"x": x, "h_prev": Hs[d : T + d], "h": Hs[1 - d : T + 1 - d]}
+    return {"x": cache.x, "h_prev": before(cache.Hs, cache.reverse), "h": after(cache.Hs, cache.reverse)}

@@ -11,16 +11,22 @@ relative precision for large negative ``x``. (The recurrent layers use the ident
 
 from __future__ import annotations
 
+from typing import NamedTuple
+
 import numpy as np
 
 
-def forward(x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Return ``s = sigmoid(x)``; the cache is ``s`` itself."""
+class SigmoidCache(NamedTuple):
+    s: np.ndarray  # the output sigmoid(x)
+
+
+def forward(x: np.ndarray) -> tuple[np.ndarray, SigmoidCache]:
+    """Return ``s = sigmoid(x)``; the cache holds ``s`` itself."""
     s = np.exp(-np.logaddexp(0, -x)).astype(x.dtype, copy=False)
-    return s, s
+    return s, SigmoidCache(s)
 
 
-def backward(ds: np.ndarray, cache: np.ndarray) -> np.ndarray:
+def backward(ds: np.ndarray, cache: SigmoidCache) -> np.ndarray:
     """Return ``dx = ds * s * (1 - s)``."""
-    s = cache
+    s = cache.s
     return ds * s * (1 - s)

@@ -12,18 +12,25 @@ The Jacobian is :math:`\partial p_k / \partial x_j = p_k(\delta_{kj} - p_j)`, so
 
 from __future__ import annotations
 
+from typing import NamedTuple
+
 import numpy as np
 
 
-def forward(x: np.ndarray, axis: int = -1) -> tuple[np.ndarray, tuple]:
+class SoftmaxCache(NamedTuple):
+    p: np.ndarray  # the output softmax(x)
+    axis: int
+
+
+def forward(x: np.ndarray, axis: int = -1) -> tuple[np.ndarray, SoftmaxCache]:
     """Return ``p = softmax(x)`` along ``axis`` and the cache ``(p, axis)``."""
     z = x - x.max(axis=axis, keepdims=True)
     np.exp(z, out=z)
     z /= z.sum(axis=axis, keepdims=True)
-    return z, (z, axis)
+    return z, SoftmaxCache(z, axis)
 
 
-def backward(dp: np.ndarray, cache: tuple) -> np.ndarray:
+def backward(dp: np.ndarray, cache: SoftmaxCache) -> np.ndarray:
     """Return ``dx = p * (dp - sum(dp * p))``."""
     p, axis = cache
     return p * (dp - (dp * p).sum(axis=axis, keepdims=True))

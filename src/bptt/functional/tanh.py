@@ -5,16 +5,22 @@ r"""Hyperbolic tangent.
 
 from __future__ import annotations
 
+from typing import NamedTuple
+
 import numpy as np
 
 
-def forward(x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Return ``y = tanh(x)``; the cache is ``y``."""
+class TanhCache(NamedTuple):
+    y: np.ndarray  # the output tanh(x)
+
+
+def forward(x: np.ndarray) -> tuple[np.ndarray, TanhCache]:
+    """Return ``y = tanh(x)``; the cache holds ``y``."""
     y = np.tanh(x)
-    return y, y
+    return y, TanhCache(y)
 
 
-def backward(dy: np.ndarray, cache: np.ndarray) -> np.ndarray:
+def backward(dy: np.ndarray, cache: TanhCache) -> np.ndarray:
     """Return ``dx = dy * (1 - y**2)``."""
-    y = cache
+    y = cache.y
     return dy * (1 - y * y)

@@ -48,7 +48,7 @@ class Linear(Module):
 
     def backward(self, dy: np.ndarray) -> np.ndarray:
         cache = self._peek()
-        x = cache[0]
+        x = cache.x
         dy = C.float_array(dy, "dy", "Linear.backward", self.dtype)
         C.expect_shape(dy, x.shape[:-1] + (self.out_features,), "dy", "Linear.backward", "the output's shape")
         self._pop()
@@ -119,7 +119,7 @@ class Embedding(Module):
     def backward(self, de: np.ndarray) -> None:
         cache = self._peek()
         de = C.float_array(de, "de", "Embedding.backward", self.dtype)
-        C.expect_shape(de, cache[0].shape + (self.embedding_dim,), "de", "Embedding.backward", "the output's shape")
+        C.expect_shape(de, cache.ids.shape + (self.embedding_dim,), "de", "Embedding.backward", "the output's shape")
         self._pop()
         self.weight.grad += F.embedding.backward(de, cache)
         return None
@@ -217,7 +217,7 @@ class CrossEntropyLoss(Module):
         dloss = C.as_array(dloss, "dloss", where, "a float scalar or array")
         if not (np.issubdtype(dloss.dtype, np.floating) or np.issubdtype(dloss.dtype, np.integer)):
             raise TypeError(f"{where}: dloss must be a float scalar or array, got dtype {dloss.dtype}")
-        dloss = dloss.astype(cache[0].dtype, copy=False)
+        dloss = dloss.astype(cache.p.dtype, copy=False)
         if self.reduction == "none":
             exp = shape[:1] + shape[2:] if not unbatched else ()
             C.expect_shape(dloss, exp, "dloss", where, "the loss's shape")

@@ -23,7 +23,7 @@ from typing import Any
 import numpy as np
 
 from .. import functional as F
-from ..functional._workspace import Workspace
+from ..functional.workspace import Workspace
 from ..trace import _ACTIVE as _TRACE
 from . import _checks as C
 from .module import Module, Parameter, is_grad_enabled
@@ -94,7 +94,7 @@ class RNNBase(Module):
                 raise ValueError(
                     f"{name}: proj_size must be smaller than hidden_size={self.hidden_size}, got {self.proj_size}"
                 )
-        self._ws = Workspace()  # recycled forward/backward buffers (see bptt.functional._workspace)
+        self._ws = Workspace()  # recycled forward/backward buffers (see bptt.functional.workspace)
         self._layer_params: list[list[tuple[Parameter | None, ...]]] = []
         for layer in range(self.num_layers):
             in_size = self.input_size if layer == 0 else self.output_size * self.num_directions

@@ -51,6 +51,12 @@ def empty(ws: Workspace | None, shape: tuple[int, ...], dtype: np.dtype, owned: 
     return a
 
 
+def take(ws: Workspace | None, shape: tuple[int, ...], dtype: np.dtype) -> np.ndarray:
+    """``np.empty`` through the workspace, for an array the caller keeps (e.g. a weight gradient that the
+    layer gives back once it has been accumulated)."""
+    return np.empty(shape, dtype=dtype) if ws is None else ws.take(shape, dtype)
+
+
 def scaled_transpose(W: np.ndarray, scale: np.ndarray, out: np.ndarray, block: int = 128) -> np.ndarray:
     """``out[...] = (W * scale[:, None]).T`` as a C-contiguous array, copied in row blocks.
 
