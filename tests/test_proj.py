@@ -13,7 +13,7 @@ import torch
 from torch.nn.utils.rnn import pack_padded_sequence, pad_packed_sequence
 
 from bptt import nn
-from bptt.nn.rnn import RNNBase
+from bptt.nn import RNNBase
 from conftest import assert_close, distinct_uniform, seeded_rng, t64
 
 

@@ -52,7 +52,7 @@ from typing import Any
 
 import numpy as np
 
-from .nn import _checks as C
+from .nn import checks as C
 
 __all__ = [
     "LAYOUTS",

@@ -66,6 +66,9 @@ from .functional import gru as _gru
 from .functional import ln_lstm as _ln
 from .functional import lstm as _lstm
 from .functional import rnn as _rnn
+from .nn import hooks as _hooks
+from .nn.module import is_grad_enabled
+from .nn.recurrent.ln_lstm import LN_SCOPES as _LN_SCOPES
 
 __all__ = [
     "Trace",
@@ -82,8 +85,8 @@ __all__ = [
     "FORWARD_NAMES",
 ]
 
-#: The active recorder (``None``: tracing is off). The only state of this module.
-_ACTIVE: contextvars.ContextVar[Trace | None] = contextvars.ContextVar("bptt_trace", default=None)
+#: The active recorder (``None``: tracing is off): bptt.nn's neutral hook point, which a Trace fills.
+_ACTIVE: contextvars.ContextVar = _hooks.RECORDER
 
 FORWARD_LOGGER = "bptt.trace.forward"
 BACKWARD_LOGGER = "bptt.trace.backward"
@@ -91,7 +94,6 @@ _flog = logging.getLogger(FORWARD_LOGGER)
 _blog = logging.getLogger(BACKWARD_LOGGER)
 
 _KIND = {"LSTM": "lstm", "LNLSTM": "lnlstm", "GRU": "gru", "RNN_TANH": "rnn", "RNN_RELU": "rnn"}
-_LN_SCOPES = ("input", "transform", "forget", "output", "state")
 _KEEP = ("all", "last", "none")
 
 #: bptt's name -> seed 000's name, per kind of layer (names without an entry are the same in both).
@@ -787,28 +789,24 @@ class Trace:
         return len(mt.calls) - 1, call
 
     @staticmethod
-    def _param_info(module: Any, kind: str, params: tuple) -> tuple[dict[str, np.ndarray], dict[str, str]]:
+    def _param_info(module: Any, params: dict[str, Any]) -> tuple[dict[str, np.ndarray], dict[str, str]]:
         names = {id(p): n for n, p in module.named_parameters()}
-        if kind == "lnlstm":
-            roles = ("kernel", "bias", *(f"gamma_{s}" for s in _LN_SCOPES), *(f"beta_{s}" for s in _LN_SCOPES))
-        else:
-            roles = ("W_ih", "W_hh", "b_ih", "b_hh", "W_hr")
         values, role_map = {}, {}
-        for role, p in zip(roles, params):
-            if p is None:
-                continue
+        for role, p in params.items():
             name = names.get(id(p), role)
             values[name] = np.array(p.data, copy=True)
             role_map[role] = name
         return values, role_map
 
-    def _forward_hooks(self, module: Any) -> list[list[Callable]]:
+    def forward_hooks(self, module: Any) -> list[list[Callable]]:
+        """bptt.nn.hooks.Recorder: one recording callable per layer and direction of one forward call."""
         mt = self._module(module)
         idx, call = self._open_call(mt)
         return [[functools.partial(self._on_forward, module, mt, idx, call, layer, d)
                  for d in range(module.num_directions)] for layer in range(module.num_layers)]
 
-    def _backward_hooks(self, module: Any) -> list[list[Callable]]:
+    def backward_hooks(self, module: Any) -> list[list[Callable]]:
+        """bptt.nn.hooks.Recorder: one recording callable per layer and direction of one backward call."""
         mt = self._module(module)
         shared: dict[str, Any] = {}
         return [[functools.partial(self._on_backward, module, mt, shared, layer, d)
@@ -817,15 +815,13 @@ class Trace:
     def _new_layer(self, module: Any, mt: ModuleTrace, idx: int, layer: int, d: int, cache: Any) -> LayerTrace:
         arrays, active, meta = _forward_arrays(mt.kind, cache)
         meta["forget_bias"] = float(getattr(module, "forget_bias", 0.0))
-        params, roles = self._param_info(module, mt.kind, module._layer_params[layer][d])
+        params, roles = self._param_info(module, module.layer_parameters(layer, d))
         return LayerTrace(mt.name, mt.kind, layer, d, idx, meta, params, roles, arrays, active)
 
     def _on_forward(self, module: Any, mt: ModuleTrace, idx: int, call: dict, layer: int, d: int,
                     cache: Any) -> None:
         lt = self._new_layer(module, mt, idx, layer, d, cache)
         call[(layer, d)] = lt
-        from .nn.module import is_grad_enabled  # noqa: PLC0415 - nn imports this module
-
         if is_grad_enabled():  # a backward pass may follow: match it to this record by its cache
             self._pending[id(cache)] = (cache, lt)
         _log(lt, "forward")

@@ -2,7 +2,9 @@
 
 Each submodule holds one op; its docstring states the equations of the forward pass and their derivatives,
 and the code uses the names of the math. Nothing here validates its input (that happens at the ``nn``
-boundary) and nothing here holds state: the cache is all ``backward`` needs.
+boundary) and nothing here holds state: the cache (a typed ``NamedTuple``) is all ``backward`` needs.
+:mod:`~bptt.functional.sequence` holds what the whole-sequence recurrent ops share and
+:mod:`~bptt.functional.workspace` their optional buffer pool.
 
 >>> import numpy as np
 >>> from bptt.functional import linear
@@ -22,9 +24,11 @@ from . import (
     lstm,
     relu,
     rnn,
+    sequence,
     sigmoid,
     softmax,
     tanh,
+    workspace,
 )
 
 __all__ = [
@@ -39,7 +43,9 @@ __all__ = [
     "lstm",
     "relu",
     "rnn",
+    "sequence",
     "sigmoid",
     "softmax",
     "tanh",
+    "workspace",
 ]

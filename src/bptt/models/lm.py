@@ -17,7 +17,7 @@ from typing import Any
 import numpy as np
 
 from ..nn import GRU, LSTM, RNN, Embedding, Linear, Module, no_grad
-from ..nn import _checks as C
+from ..nn import checks as C
 
 CELLS = ("lstm", "gru", "rnn", "lnlstm")
 

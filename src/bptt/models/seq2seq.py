@@ -37,7 +37,7 @@ import numpy as np
 
 from ..data.parallel import EOS, PAD, SOS, pad_batch
 from ..nn import GRU, LSTM, Embedding, LayerNormLSTM, Linear, Module, no_grad
-from ..nn import _checks as C
+from ..nn import checks as C
 from ..nn.attention import AttentionWrapper, AttentionWrapperState, BahdanauAttention, LuongAttention
 
 CELLS = ("lstm", "gru", "lnlstm")

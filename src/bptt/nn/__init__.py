@@ -2,9 +2,15 @@
 
 No autograd: every module has an explicit ``backward`` that consumes the cache of its last forward call and
 adds into each ``Parameter.grad``.
+
+- :mod:`.module`: ``Module``, ``Parameter``, ``no_grad``; :mod:`.checks`: argument validation;
+  :mod:`.hooks`: the neutral hook point a recorder (``bptt.trace``) fills.
+- :mod:`.layers`: ``Linear``, ``Embedding``, ``Dropout``; :mod:`.loss`: ``CrossEntropyLoss``.
+- :mod:`.recurrent`: ``LSTM``, ``GRU``, ``RNN``, ``LayerNormLSTM`` (``RNNBase``) and the cells.
+- :mod:`.attention`: ``LuongAttention``, ``BahdanauAttention``, ``AttentionWrapper``; :mod:`.utils`.
 """
 
-from . import utils
+from . import hooks, utils
 from .attention import (
     AttentionMechanism,
     AttentionMemory,
@@ -13,9 +19,10 @@ from .attention import (
     BahdanauAttention,
     LuongAttention,
 )
-from .layers import CrossEntropyLoss, Dropout, Embedding, Linear
+from .layers import Dropout, Embedding, Linear
+from .loss import CrossEntropyLoss
 from .module import Module, Parameter, is_grad_enabled, no_grad
-from .rnn import GRU, LSTM, RNN, GRUCell, LayerNormLSTM, LSTMCell, RNNBase, RNNCell
+from .recurrent import GRU, LSTM, RNN, GRUCell, LayerNormLSTM, LSTMCell, RNNBase, RNNCell
 
 __all__ = [
     "AttentionMechanism",
@@ -39,6 +46,7 @@ __all__ = [
     "RNNBase",
     "RNNCell",
     "is_grad_enabled",
+    "hooks",
     "no_grad",
     "utils",
 ]

@@ -1,0 +1,30 @@
+"""Recurrent modules with PyTorch's constructors, parameter names, shapes, init and layouts.
+
+- :mod:`.base`: ``RNNBase`` -- stacking, bidirectional layers, ``lengths``, validation, the per-layer API
+  (``layer_parameters``, ``layer_forward``, ``layer_backward``) and the recorder hook point.
+- :mod:`.lstm`, :mod:`.gru`, :mod:`.rnn`: ``LSTM``, ``GRU``, ``RNN`` (one functional op each).
+- :mod:`.ln_lstm`: ``LayerNormLSTM`` (TensorFlow 1's layer-normalised LSTM cell as a stacked layer).
+- :mod:`.cells`: ``LSTMCell``, ``GRUCell``, ``RNNCell`` (one step).
+"""
+
+from .base import LayerGrads, LayerOutput, RNNBase
+from .cells import GRUCell, HiddenStateCell, LSTMCell, RNNCell, RNNCellBase
+from .gru import GRU
+from .ln_lstm import LayerNormLSTM
+from .lstm import LSTM
+from .rnn import RNN
+
+__all__ = [
+    "GRU",
+    "LSTM",
+    "RNN",
+    "GRUCell",
+    "HiddenStateCell",
+    "LSTMCell",
+    "LayerGrads",
+    "LayerNormLSTM",
+    "LayerOutput",
+    "RNNBase",
+    "RNNCell",
+    "RNNCellBase",
+]

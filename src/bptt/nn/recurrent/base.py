@@ -1,0 +1,436 @@
+r"""``RNNBase``: what every stacked recurrent layer shares -- settings and their validation, parameter creation in
+PyTorch's names and order, stacking, bidirectional layers, ``lengths``, dropout between layers, the state
+checks, the hook point for recorders, and the public per-layer API.
+
+``LSTM``, ``GRU``, ``RNN`` and ``LayerNormLSTM`` stack ``num_layers`` layers, each optionally bidirectional;
+layer ``k > 0`` reads the concatenated ``[forward; reverse]`` outputs of layer ``k - 1`` (PyTorch's
+interleaved stacking). Call contract::
+
+    out, (h_n, c_n) = lstm(x, (h0, c0))            # hx optional (zeros)
+    dx, (dh0, dc0) = lstm.backward(dout, (dh_n, dc_n))   # second argument optional
+    out, h_n = gru(x, h0);   dx, dh0 = gru.backward(dout, dh_n)      # same for RNN
+
+``x`` is ``(T, B, D)`` (``(B, T, D)`` with ``batch_first``, or unbatched ``(T, D)``); ``out`` is
+``(T, B, num_directions * H)``; ``h_n`` is ``(num_layers * num_directions, B, H)`` ordered layer-major
+(``l0``, ``l0_reverse``, ``l1``, ...), exactly as PyTorch. ``backward`` adds into every ``Parameter.grad``.
+
+**Per-layer API** (for code that drives one layer at a time, e.g. :class:`bptt.nn.AttentionWrapper`'s decoder
+steps, and for recorders): :meth:`RNNBase.layer_parameters` names one layer-direction's parameters by their role
+in the functional op; :meth:`RNNBase.layer_forward` runs one layer-direction over a sequence (``T = 1`` for one
+step) and returns its cache; :meth:`RNNBase.layer_backward` differentiates that cache, adds into the
+parameters' gradients and returns the gradients of the input and the initial state.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping
+from typing import Any, NamedTuple
+
+import numpy as np
+
+from ... import functional as F
+from ...functional.workspace import Workspace
+from .. import checks as C
+from .. import hooks
+from ..module import Module, Parameter, is_grad_enabled
+
+
+class LayerOutput(NamedTuple):
+    """What :meth:`RNNBase.layer_forward` returns; ``y``, ``h_n`` and ``c_n`` are views of the cache (copy them
+    before keeping them past the matching ``layer_backward``)."""
+
+    y: np.ndarray  # (T, B, P) outputs, time order
+    h_n: np.ndarray  # (B, P) final hidden state
+    c_n: np.ndarray | None  # (B, H) final cell state (None for GRU/RNN)
+    cache: Any  # the functional op's cache, for layer_backward
+
+
+class LayerGrads(NamedTuple):
+    """What :meth:`RNNBase.layer_backward` returns (the parameter gradients went into ``Parameter.grad``)."""
+
+    dx: np.ndarray | None  # (T, B, D); None with need_dx=False
+    dh0: np.ndarray  # (B, P)
+    dc0: np.ndarray | None  # (B, H), None for GRU/RNN
+
+
+def check_lengths(lengths: Any, T: int, B: int, where: str, note: str = "") -> np.ndarray | None:
+    """Validated ``lengths`` ``(B,)`` in ``[1, T]`` as int64, or ``None`` (also when every sequence is full)."""
+    if lengths is None:
+        return None
+    arr = C.as_array(lengths, "lengths", where, f"an integer array of shape ({B},)")
+    if not np.issubdtype(arr.dtype, np.integer):
+        raise TypeError(f"{where}: lengths must be an integer array of shape ({B},), got dtype {arr.dtype}")
+    if arr.shape != (B,):
+        raise ValueError(
+            f"{where}: lengths must have shape ({B},) (one length per sequence{note}), "
+            f"got {C.shape_str(arr.shape)}"
+        )
+    if arr.size and (arr.min() < 1 or arr.max() > T):
+        raise ValueError(
+            f"{where}: lengths must be in [1, {T}] (T={T}), got min {int(arr.min())} and max {int(arr.max())}"
+        )
+    if arr.size and arr.min() == T:
+        return None  # every sequence is full length: plain (faster) path, identical result
+    return arr.astype(np.int64)
+
+
+class RNNBase(Module):
+    """Shared machinery for ``LSTM``, ``GRU``, ``RNN`` and ``LayerNormLSTM`` (not used directly).
+
+    A subclass sets ``_gates`` (PyTorch-layout parameters) or overrides :meth:`_make_params`, and implements
+    :meth:`_run_forward` / :meth:`_run_backward` (one call of its functional op).
+    """
+
+    #: Roles of one layer-direction's parameters, in the order the functional op takes them.
+    PARAMETER_ROLES: tuple[str, ...] = ("W_ih", "W_hh", "b_ih", "b_hh", "W_hr")
+    #: Number of gate blocks of ``hidden_size`` rows in ``weight_ih`` / ``weight_hh``.
+    _gates = 1
+    #: Whether ``layer_forward`` takes a recurrent-dropout mask (``LayerNormLSTM``).
+    _recurrent_dropout = False
+
+    def __init__(
+        self,
+        mode: str,
+        input_size: int,
+        hidden_size: int,
+        num_layers: int = 1,
+        bias: bool = True,
+        batch_first: bool = False,
+        dropout: float = 0.0,
+        bidirectional: bool = False,
+        *,
+        dtype: Any = np.float32,
+        rng: Any = None,
+        forget_bias: float = 0.0,
+        proj_size: int | None = None,
+        options: Mapping[str, Any] | None = None,
+    ) -> None:
+        """``options``: the subclass's own (validated) settings, set as attributes before the parameters are
+        made (e.g. ``LayerNormLSTM``'s ``layer_norm``)."""
+        super().__init__()
+        for key, value in (options or {}).items():
+            setattr(self, key, value)
+        name = {"LSTM": "LSTM", "GRU": "GRU", "LNLSTM": "LayerNormLSTM"}.get(mode, "RNN")
+        self._name = name
+        self.mode = mode
+        self.input_size = C.positive_int(input_size, "input_size", name)
+        self.hidden_size = C.positive_int(hidden_size, "hidden_size", name)
+        self.num_layers = C.positive_int(num_layers, "num_layers", name)
+        self.bias = C.boolean(bias, "bias", name)
+        self.batch_first = C.boolean(batch_first, "batch_first", name)
+        self.bidirectional = C.boolean(bidirectional, "bidirectional", name)
+        self.dropout = C.probability(dropout, "dropout", name)
+        self.forget_bias = C.finite_float(forget_bias, "forget_bias", name)
+        self.dtype = C.as_dtype(dtype, name)
+        gen = C.as_rng(rng, name)
+        self._dropout_rng = np.random.default_rng(gen.integers(2**63))
+        self.num_directions = 2 if self.bidirectional else 1
+        self.proj_size = 0 if proj_size is None else C.nonnegative_int(proj_size, "proj_size", name)
+        if self.proj_size:
+            if mode != "LSTM":
+                raise ValueError(f"{name}: proj_size is only supported by LSTM, got proj_size={self.proj_size}")
+            if self.proj_size >= self.hidden_size:
+                raise ValueError(
+                    f"{name}: proj_size must be smaller than hidden_size={self.hidden_size}, got {self.proj_size}"
+                )
+        self._ws = Workspace()  # recycled forward/backward buffers (see bptt.functional.workspace)
+        self._layer_params: list[list[dict[str, Parameter]]] = []
+        for layer in range(self.num_layers):
+            in_size = self.input_size if layer == 0 else self.output_size * self.num_directions
+            row = []
+            for direction in range(self.num_directions):
+                sfx = f"_l{layer}" + ("_reverse" if direction else "")
+                row.append(self._make_params(sfx, in_size, gen))
+            self._layer_params.append(row)
+
+    def _make_params(self, sfx: str, in_size: int, gen: np.random.Generator) -> dict[str, Parameter]:
+        """Create and register one layer-direction's parameters in PyTorch's names and order, initialised
+        U(-1/sqrt(H), 1/sqrt(H)); return them by role."""
+        G = self._gates * self.hidden_size
+        H, P = self.hidden_size, self.output_size
+        k = 1.0 / math.sqrt(H)
+        shapes = [("W_ih", "weight_ih", (G, in_size)), ("W_hh", "weight_hh", (G, P))]
+        if self.bias:
+            shapes += [("b_ih", "bias_ih", (G,)), ("b_hh", "bias_hh", (G,))]
+        if self.proj_size:
+            shapes += [("W_hr", "weight_hr", (P, H))]
+        made = {}
+        for role, pname, shape in shapes:
+            made[role] = Parameter(gen.uniform(-k, k, shape).astype(self.dtype))
+            setattr(self, pname + sfx, made[role])
+        return made
+
+    # ------------------------------------------------------------------ facts
+    @property
+    def has_cell_state(self) -> bool:
+        """Whether the state is a pair ``(h, c)`` (LSTMs) rather than ``h`` alone (GRU, RNN)."""
+        return self.mode in ("LSTM", "LNLSTM")
+
+    @property
+    def output_size(self) -> int:
+        """Size of ``h`` (and of each direction's output): ``proj_size`` if set, else ``hidden_size``."""
+        return self.proj_size or self.hidden_size
+
+    # ------------------------------------------------------------------ per-layer API
+    def layer_parameters(self, layer: int, direction: int = 0) -> dict[str, Parameter]:
+        """One layer-direction's parameters by role (see :attr:`PARAMETER_ROLES`; absent ones, e.g. biases with
+        ``bias=False``, are left out), in the order the functional op takes them."""
+        where = f"{self._name}.layer_parameters"
+        if isinstance(layer, bool) or not isinstance(layer, (int, np.integer)) or not 0 <= layer < self.num_layers:
+            raise ValueError(f"{where}: layer must be an int in [0, {self.num_layers - 1}], got {layer!r}")
+        if direction not in range(self.num_directions) or isinstance(direction, bool):
+            raise ValueError(f"{where}: direction must be 0 (forward)"
+                             f"{' or 1 (reverse)' if self.bidirectional else ''}, got {direction!r}")
+        return dict(self._layer_params[layer][direction])
+
+    def layer_forward(self, layer: int, direction: int, x: np.ndarray, h0: np.ndarray, c0: np.ndarray | None = None,
+                      *, lengths: np.ndarray | None = None, dropout_mask: np.ndarray | None = None,
+                      record: hooks.ForwardHook | None = None) -> LayerOutput:
+        """Run one layer-direction over ``x`` ``(T, B, D)`` (C-contiguous, the module's dtype) from ``h0``
+        ``(B, P)`` (and ``c0`` ``(B, H)`` for LSTMs); ``T = 1`` is one step. Nothing is validated here (the
+        module's ``forward`` does that); ``lengths`` is an int64 ``(B,)`` array or None, ``dropout_mask`` the
+        recurrent-dropout mask ``(T, B, H)`` (``LayerNormLSTM`` only). Keeps no cache in the module: pass the
+        returned one to :meth:`layer_backward` (at most once: the module's workspace recycles it)."""
+        if dropout_mask is not None and not self._recurrent_dropout:
+            raise ValueError(f"{self._name}.layer_forward: dropout_mask is only for LayerNormLSTM (recurrent "
+                             "dropout), got an array")
+        params = self._layer_params[layer][direction]
+        ws = self._ws if is_grad_enabled() else None
+        return self._run_forward(params, x, h0, c0, direction == 1, lengths, dropout_mask, ws, record)
+
+    def layer_backward(self, layer: int, direction: int, cache: Any, dy: np.ndarray | None, dh_n: np.ndarray | None,
+                       dc_n: np.ndarray | None = None, *, need_dx: bool = True,
+                       record: hooks.BackwardHook | None = None) -> LayerGrads:
+        """Differentiate a :meth:`layer_forward` of the same layer-direction: ``dy`` ``(T, B, P)``, ``dh_n``,
+        ``dc_n`` (each ``None`` for zero). Adds into the layer's ``Parameter.grad`` and returns the input's and
+        the initial state's gradients (``dx`` is ``None`` with ``need_dx=False``)."""
+        dx, dh0, dc0, grads = self._run_backward(cache, dy, dh_n, dc_n, need_dx, record)
+        for role, param in self._layer_params[layer][direction].items():
+            param.grad += grads[role]
+        self._ws.give(*(g for g in grads.values() if g is not None and g.ndim == 2))
+        return LayerGrads(dx, dh0, dc0)
+
+    def _op_arrays(self, params: dict[str, Parameter]) -> list[np.ndarray | None]:
+        """The parameters' arrays in the functional op's argument order (``None`` for absent ones)."""
+        return [None if role not in params else params[role].data for role in self.PARAMETER_ROLES]
+
+    def _run_forward(self, params: dict[str, Parameter], x: np.ndarray, h0: np.ndarray, c0: np.ndarray | None,
+                     reverse: bool, lengths: np.ndarray | None, dropout_mask: np.ndarray | None,
+                     ws: Workspace | None, record: hooks.ForwardHook | None) -> LayerOutput:
+        """One call of the functional op's forward."""
+        raise NotImplementedError
+
+    def _run_backward(self, cache: Any, dy: np.ndarray | None, dh_n: np.ndarray | None, dc_n: np.ndarray | None,
+                      need_dx: bool, record: hooks.BackwardHook | None
+                      ) -> tuple[np.ndarray | None, np.ndarray, np.ndarray | None, dict[str, np.ndarray | None]]:
+        """One call of the functional op's backward: ``(dx, dh0, dc0, gradients by role)``."""
+        raise NotImplementedError
+
+    def _dropout_masks(self, T: int, B: int) -> list[np.ndarray] | None:
+        """Per layer-direction masks for recurrent dropout (none for PyTorch's layers)."""
+        return None
+
+    # ------------------------------------------------------------------ checks
+    def _state_shape(self, B: int | None, size: int) -> tuple:
+        n = self.num_layers * self.num_directions
+        return (n, size) if B is None else (n, B, size)
+
+    def _check_state(self, s: Any, name: str, B: int | None, where: str) -> np.ndarray:
+        s = C.float_array(s, name, where, self.dtype)
+        is_h = name.lstrip("d").startswith("h")
+        size = self.output_size if is_h else self.hidden_size
+        size_name = "proj_size" if (is_h and self.proj_size) else "hidden_size"
+        if B is None:
+            note = f"num_layers * num_directions, {size_name} for unbatched input"
+        else:
+            note = f"num_layers * num_directions, batch, {size_name}"
+            if self.batch_first:
+                note += "; batch is x.shape[0] since batch_first=True"
+        C.expect_shape(s, self._state_shape(B, size), name, where, note)
+        return s if B is not None else s[:, None, :]
+
+    def _check_input(self, x: Any, where: str) -> tuple[np.ndarray, bool]:
+        """``x`` as a C-contiguous time-major ``(T, B, D)`` array, and whether it was unbatched."""
+        x = C.float_array(x, "x", where, self.dtype)
+        if x.ndim not in (2, 3) or x.shape[-1] != self.input_size:
+            D = self.input_size
+            layout = f"(B, T, {D})" if self.batch_first else f"(T, B, {D})"
+            raise ValueError(
+                f"{where}: x must have shape {layout} or unbatched (T, {D}) (input_size={D}"
+                f"{', batch_first=True' if self.batch_first else ''}), got {C.shape_str(x.shape)}"
+            )
+        unbatched = x.ndim == 2
+        if unbatched:
+            xt = x[:, None, :]
+        elif self.batch_first:
+            xt = x.transpose(1, 0, 2)
+        else:
+            xt = x
+        if xt.shape[0] == 0 or xt.shape[1] == 0:
+            raise ValueError(
+                f"{where}: x must have at least one time step and one sequence (T >= 1, B >= 1), "
+                f"got shape {C.shape_str(x.shape)}"
+            )
+        return np.ascontiguousarray(xt), unbatched
+
+    def _initial_state(self, hx: Any, B: int, unbatched: bool, where: str) -> tuple[np.ndarray, np.ndarray | None]:
+        """``(h0, c0)`` as ``(L * nd, B, size)`` arrays (zeros for ``hx=None``; ``c0`` None for GRU/RNN)."""
+        Bs = None if unbatched else B
+        if hx is None:
+            n = self.num_layers * self.num_directions
+            h0 = np.zeros((n, B, self.output_size), dtype=self.dtype)
+            c0 = np.zeros((n, B, self.hidden_size), dtype=self.dtype) if self.has_cell_state else None
+            return h0, c0
+        if self.has_cell_state:
+            if not (isinstance(hx, (tuple, list)) and len(hx) == 2):
+                raise TypeError(f"{where}: hx must be a tuple (h0, c0) for LSTM, got {C.describe_pair(hx)}")
+            return self._check_state(hx[0], "h0", Bs, where), self._check_state(hx[1], "c0", Bs, where)
+        if isinstance(hx, (tuple, list)):
+            raise TypeError(f"{where}: hx must be a single array h0 for {self._name}, got a {type(hx).__name__}")
+        return self._check_state(hx, "h0", Bs, where), None
+
+    # ------------------------------------------------------------------ forward
+    def forward(self, x: np.ndarray, hx: Any = None, lengths: Any = None) -> tuple[np.ndarray, Any]:
+        where = f"{self._name}.forward"
+        xt, unbatched = self._check_input(x, where)
+        T, B, _ = xt.shape
+        h0, c0 = self._initial_state(hx, B, unbatched, where)
+        lens = check_lengths(lengths, T, B, where, "; batch is x.shape[0] since batch_first=True"
+                             if self.batch_first and not unbatched else "")
+
+        nd = self.num_directions
+        record = hooks.forward_hooks(self)  # the active recorder, if any: one check per call
+        inp = xt
+        caches = []
+        h_n = np.empty((self.num_layers * nd, B, self.output_size), dtype=self.dtype)
+        c_n = np.empty((self.num_layers * nd, B, self.hidden_size), dtype=self.dtype) if self.has_cell_state else None
+        masks = self._dropout_masks(T, B) if self.training else None
+        for layer in range(self.num_layers):
+            outs = []
+            layer_caches = []
+            for d in range(nd):
+                idx = layer * nd + d
+                y, hn, cn, cache = self.layer_forward(
+                    layer, d, inp, h0[idx], None if c0 is None else c0[idx], lengths=lens,
+                    dropout_mask=None if masks is None else masks[idx],
+                    record=None if record is None else record[layer][d],
+                )
+                h_n[idx] = hn
+                if cn is not None:
+                    c_n[idx] = cn
+                outs.append(y)
+                layer_caches.append(cache)
+            out = np.concatenate(outs, axis=2) if nd == 2 else outs[0]
+            drop_cache = None
+            if self.dropout > 0 and self.training and layer < self.num_layers - 1:
+                out, drop_cache = F.dropout.forward(out, self.dropout, self._dropout_rng, True)
+            caches.append((layer_caches, drop_cache))
+            inp = out
+        if nd == 1 and lens is None:
+            out = out.copy()  # the top layer's output is a view of its cache: never hand that out
+        if unbatched:
+            out = out[:, 0, :]
+            h_n, c_n = h_n[:, 0, :], (None if c_n is None else c_n[:, 0, :])
+        elif self.batch_first:
+            out = np.ascontiguousarray(out.transpose(1, 0, 2))
+        self._save((caches, unbatched, T, B))
+        if self.has_cell_state:
+            return out, (h_n, c_n)
+        return out, h_n
+
+    # ------------------------------------------------------------------ backward
+    def backward(self, dout: np.ndarray | None, dhx: Any = None, *, input_grad: bool = True) -> tuple[Any, Any]:
+        """Backpropagate the last forward call; add into every ``Parameter.grad``.
+
+        LSTM-like layers: ``dx, (dh0, dc0) = m.backward(dout, (dh_n, dc_n))``; GRU/RNN:
+        ``dx, dh0 = m.backward(dout, dh_n)``. The state gradients are optional (``None`` means zeros), and so
+        is ``dout`` (``None``: only the final states feed the loss). ``input_grad=False`` skips computing
+        ``dx`` (returned as ``None``), as PyTorch does for inputs that do not require a gradient.
+        """
+        where = f"{self._name}.backward"
+        if not self.has_cell_state:
+            if isinstance(dhx, (tuple, list)):
+                raise TypeError(f"{where}: dh_n must be a single array for {self._name}, got a {type(dhx).__name__}")
+            dx, dh0, _ = self._backward(dout, dhx, None, input_grad)
+            return dx, dh0
+        if dhx is None:
+            dh_n = dc_n = None
+        elif isinstance(dhx, (tuple, list)) and len(dhx) == 2:
+            dh_n, dc_n = dhx
+        else:
+            raise TypeError(f"{where}: dhx must be a tuple (dh_n, dc_n), got {C.describe_pair(dhx)}")
+        dx, dh0, dc0 = self._backward(dout, dh_n, dc_n, input_grad)
+        return dx, (dh0, dc0)
+
+    def _backward(
+        self, dout: Any, dh_n: Any, dc_n: Any, input_grad: bool = True
+    ) -> tuple[np.ndarray | None, np.ndarray, np.ndarray | None]:
+        where = f"{self._name}.backward"
+        caches, unbatched, T, B = self._peek()
+        H = self.output_size
+        nd = self.num_directions
+        if dout is not None:
+            dout = C.float_array(dout, "dout", where, self.dtype)
+            exp = (T, nd * H) if unbatched else ((B, T, nd * H) if self.batch_first else (T, B, nd * H))
+            C.expect_shape(dout, exp, "dout", where, "the output's shape")
+            if unbatched:
+                dout = dout[:, None, :]
+            elif self.batch_first:
+                dout = dout.transpose(1, 0, 2)
+        Bs = None if unbatched else B
+        dh_n = None if dh_n is None else self._check_state(dh_n, "dh_n", Bs, where)
+        dc_n = None if dc_n is None else self._check_state(dc_n, "dc_n", Bs, where)
+        self._pop()  # validated: now consume the forward cache
+        record = hooks.backward_hooks(self)
+        dh0 = np.empty((self.num_layers * nd, B, H), dtype=self.dtype)
+        dc0 = np.empty((self.num_layers * nd, B, self.hidden_size), dtype=self.dtype) if self.has_cell_state else None
+        dlayer = dout
+        for layer in range(self.num_layers - 1, -1, -1):
+            layer_caches, drop_cache = caches[layer]
+            if drop_cache is not None and dlayer is not None:
+                dlayer = F.dropout.backward(dlayer, drop_cache)
+            dx_total = None
+            for d in range(nd):
+                idx = layer * nd + d
+                dy = None if dlayer is None else (dlayer[:, :, d * H : (d + 1) * H] if nd == 2 else dlayer)
+                dx, dh0[idx], dc0_ = self.layer_backward(
+                    layer, d, layer_caches[d], dy,
+                    None if dh_n is None else dh_n[idx],
+                    None if dc_n is None else dc_n[idx],
+                    need_dx=input_grad or layer > 0,
+                    record=None if record is None else record[layer][d],
+                )
+                if dc0 is not None:
+                    dc0[idx] = dc0_
+                if dx_total is None:
+                    dx_total = dx
+                elif dx is not None:
+                    dx_total += dx
+            dlayer = dx_total
+        dx = dlayer
+        if unbatched:
+            dx = None if dx is None else dx[:, 0, :]
+            dh0 = dh0[:, 0, :]
+            dc0 = None if dc0 is None else dc0[:, 0, :]
+        elif self.batch_first and dx is not None:
+            dx = np.ascontiguousarray(dx.transpose(1, 0, 2))
+        return dx, dh0, dc0
+
+    def extra_repr(self) -> str:
+        s = f"{self.input_size}, {self.hidden_size}"
+        if self.num_layers != 1:
+            s += f", num_layers={self.num_layers}"
+        if not self.bias:
+            s += ", bias=False"
+        if self.batch_first:
+            s += ", batch_first=True"
+        if self.dropout:
+            s += f", dropout={self.dropout}"
+        if self.bidirectional:
+            s += ", bidirectional=True"
+        if self.proj_size:
+            s += f", proj_size={self.proj_size}"
+        if self.dtype != np.float32:
+            s += f", dtype={self.dtype}"
+        return s
