@@ -37,19 +37,7 @@ from typing import NamedTuple
 
 import numpy as np
 
-from .sequence import (
-    HiddenGrads,
-    active_mask,
-    add_carried,
-    after,
-    before,
-    carried_grad,
-    final,
-    gate_scale,
-    outputs,
-    state_array,
-    step_order,
-)
+from . import sequence as seq
 from .workspace import Workspace, empty, scaled_transpose, take
 
 
@@ -90,7 +78,7 @@ def forward(
     dt = x.dtype
     owned: list = []
     # r and z rows pre-scaled by 1/2: sigma(a) = tanh(a/2)/2 + 1/2.
-    scale = gate_scale(H, 3, (2,), dt)
+    scale = seq.gate_scale(H, 3, (2,), dt)
     W_hh_sT = scaled_transpose(W_hh, scale, empty(ws, (H, 3 * H), dt, owned))
     GX = empty(ws, (T, B, 3 * H), dt, owned)
     np.matmul(x.reshape(T * B, D), (W_ih * scale[:, None]).T, out=GX.reshape(T * B, 3 * H))
@@ -102,10 +90,10 @@ def forward(
         GX += b_x
         b_hn = b_hh[2 * H :]
     GH = empty(ws, (T, B, 3 * H), dt, owned)  # h_{t-1} W_hh^T (+ b_hn on the n block), scaled r, z blocks
-    Hs = state_array(ws, T, B, H, dt, owned, h0, reverse)
-    order, d = step_order(T, reverse)
+    Hs = seq.state_array(ws, T, B, H, dt, owned, h0, reverse)
+    order, d = seq.step_order(T, reverse)
     tmp = empty(ws, (B, H), dt, owned)
-    active = active_mask(lengths, T)
+    active = seq.active_mask(lengths, T)
     for t in order:
         p, q = t + d, t + 1 - d
         gh = GH[t]
@@ -132,7 +120,7 @@ def forward(
     cache = GRUCache(x, W_ih, W_hh, b_ih is not None, Hs, GX, GH, reverse, active, owned)
     if record is not None:
         record(cache)
-    return (outputs(Hs, reverse, active), final(Hs, reverse)), cache
+    return (seq.outputs(Hs, reverse, active), seq.final(Hs, reverse)), cache
 
 
 def backward(
@@ -142,7 +130,7 @@ def backward(
     ws: Workspace | None = None,
     need_dx: bool = True,
     record: Callable | None = None,
-) -> HiddenGrads:
+) -> seq.HiddenGrads:
     """Backpropagate ``dout = (dy, dh_n)``; returns :class:`~bptt.functional.sequence.HiddenGrads`
     ``(dx, dh0, dW_ih, dW_hh, db_ih, db_hh)``.
 
@@ -155,9 +143,9 @@ def backward(
     T, B, D = x.shape
     H = W_hh.shape[1]
     dt = x.dtype
-    order, d = step_order(T, reverse)
+    order, d = seq.step_order(T, reverse)
     order = order[::-1]
-    H_prev = before(Hs, reverse)
+    H_prev = seq.before(Hs, reverse)
     r, z, n = GX[:, :, :H], GX[:, :, H : 2 * H], GX[:, :, 2 * H :]
     ghn = GH[:, :, 2 * H :]
 
@@ -178,11 +166,11 @@ def backward(
     DGH = empty(ws, (T, B, 3 * H), dt, tmp)
     DGH3 = DGH.reshape(T, B, 3, H)
     DH = empty(ws, (T, B, H), dt, tmp)
-    dh_next = carried_grad(dh_n, B, H, dt)
+    dh_next = seq.carried_grad(dh_n, B, H, dt)
     rec = np.empty((B, H), dtype=dt)
     for t in order:
         dh = DH[t]
-        add_carried(dh, dy, dh_next, active, t)  # dHt: dh = dy[t] + dh_next
+        seq.add_carried(dh, dy, dh_next, active, t)  # dHt: dh = dy[t] + dh_next
         np.multiply(dh[:, None, :], Q[t], out=DGH3[t])
         if active is not None:
             inactive = ~active[t]
@@ -208,7 +196,7 @@ def backward(
         db_hh = dgh2.sum(axis=0)
     else:
         db_ih = db_hh = None
-    grads = HiddenGrads(dx, dh_next, dW_ih, dW_hh, db_ih, db_hh)
+    grads = seq.HiddenGrads(dx, dh_next, dW_ih, dW_hh, db_ih, db_hh)
     if record is not None:
         record(cache, {"dout": dout, "DH": DH, "DGH": DGH, "DGX": DGX, "grads": grads})
     if ws is not None:
@@ -220,12 +208,5 @@ def forward_intermediates(cache: GRUCache) -> dict[str, np.ndarray]:
     """Named forward intermediates of a cached forward pass (time-ordered views)."""
     H = cache.W_hh.shape[1]
     GX = cache.GX
-    return {
-        "x": cache.x,
-        "h_prev": before(cache.Hs, cache.reverse),
-        "r": GX[:, :, :H],
-        "z": GX[:, :, H : 2 * H],
-        "n": GX[:, :, 2 * H :],
-        "gh_n": cache.GH[:, :, 2 * H :],
-        "h": after(cache.Hs, cache.reverse),
-    }
+    gates = {"r": GX[:, :, :H], "z": GX[:, :, H : 2 * H], "n": GX[:, :, 2 * H :], "gh_n": cache.GH[:, :, 2 * H :]}
+    return seq.named_states(cache.x, cache.Hs, cache.reverse, gates)

@@ -51,17 +51,7 @@ from typing import NamedTuple
 
 import numpy as np
 
-from .sequence import (
-    active_mask,
-    add_carried,
-    after,
-    before,
-    carried_grad,
-    final,
-    outputs,
-    state_array,
-    step_order,
-)
+from . import sequence as seq
 from .workspace import Workspace, empty, take
 
 EPS = 1e-12  # TensorFlow's layers.layer_norm variance_epsilon
@@ -180,8 +170,8 @@ def forward(
     np.matmul(x.reshape(T * B, D), K_x, out=A.reshape(T * B, 4 * H))
     if bias is not None:
         A += bias
-    Hs = state_array(ws, T, B, H, dt, owned, h0, reverse)
-    Cs = state_array(ws, T, B, H, dt, owned, c0, reverse)
+    Hs = seq.state_array(ws, T, B, H, dt, owned, h0, reverse)
+    Cs = seq.state_array(ws, T, B, H, dt, owned, c0, reverse)
     TC = empty(ws, (T, B, H), dt, owned)
     G = empty(ws, (T, B, H), dt, owned)  # tanh(a^j) before the dropout mask
     XH = RS = XHc = RSc = None
@@ -191,10 +181,10 @@ def forward(
         XHc = empty(ws, (T, B, H), dt, owned)  # normalised cell state (before gain/shift)
         RSc = empty(ws, (T, B, 1), dt, owned)
         gamma4, beta4 = gamma[:4], beta[:4]
-    order, d = step_order(T, reverse)
+    order, d = seq.step_order(T, reverse)
     rec = np.empty((B, 4 * H), dtype=dt)
     tmp = np.empty((B, H), dtype=dt)
-    active = active_mask(lengths, T)
+    active = seq.active_mask(lengths, T)
     for t in order:
         p, q = t + d, t + 1 - d
         a = A[t]
@@ -232,7 +222,7 @@ def forward(
     cache = LNLSTMCache(x, kernel, bias is not None, Hs, Cs, TC, G, A, g_mask, stats, reverse, active, owned)
     if record is not None:
         record(cache)
-    return (outputs(Hs, reverse, active), final(Hs, reverse), final(Cs, reverse)), cache
+    return (seq.outputs(Hs, reverse, active), seq.final(Hs, reverse), seq.final(Cs, reverse)), cache
 
 
 def backward(
@@ -256,10 +246,10 @@ def backward(
     H = kernel.shape[1] // 4
     dt = x.dtype
     K_h = kernel[D:]
-    order, d = step_order(T, reverse)
+    order, d = seq.step_order(T, reverse)
     order = order[::-1]
-    C_prev = before(Cs, reverse)
-    H_prev = before(Hs, reverse)
+    C_prev = seq.before(Cs, reverse)
+    H_prev = seq.before(Hs, reverse)
     A4 = A.reshape(T, B, 4, H)
     i, gm, f, o = A4[:, :, 0], A4[:, :, 1], A4[:, :, 2], A4[:, :, 3]  # gm = g after the mask
     ln = ln_cache is not None
@@ -289,14 +279,14 @@ def backward(
     dA = empty(ws, (T, B, 4 * H), dt, tmp) if ln else dAhat.reshape(T, B, 4 * H)
     DH = empty(ws, (T, B, H), dt, tmp)
     DC = empty(ws, (T, B, H), dt, tmp)
-    dh_next = carried_grad(dh_n, B, H, dt)
-    dc_next = carried_grad(dc_n, B, H, dt)
+    dh_next = seq.carried_grad(dh_n, B, H, dt)
+    dc_next = seq.carried_grad(dc_n, B, H, dt)
     K_hT = np.ascontiguousarray(K_h.T)
     dc_prev = np.empty((B, H), dtype=dt)
     dct_buf = np.empty((B, H), dtype=dt)
     for t in order:
         dh = DH[t]
-        add_carried(dh, dy, dh_next, active, t)  # dHt: dh = dy[t] + dh_next
+        seq.add_carried(dh, dy, dh_next, active, t)  # dHt: dh = dy[t] + dh_next
         dc = DC[t]
         np.multiply(dh, K[t], out=dc)
         dc += dc_next
@@ -344,17 +334,6 @@ def backward(
 def forward_intermediates(cache: LNLSTMCache) -> dict[str, np.ndarray]:
     """Named forward intermediates of a cached forward pass (time-ordered views)."""
     T, B, _ = cache.x.shape
-    H = cache.kernel.shape[1] // 4
-    A4 = cache.A.reshape(T, B, 4, H)
-    return {
-        "x": cache.x,
-        "h_prev": before(cache.Hs, cache.reverse),
-        "c_prev": before(cache.Cs, cache.reverse),
-        "i": A4[:, :, 0],
-        "g": A4[:, :, 1],
-        "f": A4[:, :, 2],
-        "o": A4[:, :, 3],
-        "c": after(cache.Cs, cache.reverse),
-        "tanh_c": cache.TC,
-        "h": after(cache.Hs, cache.reverse),
-    }
+    A4 = cache.A.reshape(T, B, 4, -1)
+    gates = {"i": A4[:, :, 0], "g": A4[:, :, 1], "f": A4[:, :, 2], "o": A4[:, :, 3]}
+    return seq.named_states(cache.x, cache.Hs, cache.reverse, gates, cache.Cs, cache.TC)

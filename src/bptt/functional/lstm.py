@@ -58,18 +58,7 @@ from typing import NamedTuple
 
 import numpy as np
 
-from .sequence import (
-    active_mask,
-    add_carried,
-    after,
-    before,
-    carried_grad,
-    final,
-    gate_scale,
-    outputs,
-    state_array,
-    step_order,
-)
+from . import sequence as seq
 from .workspace import Workspace, empty, scaled_transpose, take
 
 
@@ -146,7 +135,7 @@ def forward(
     dt = x.dtype
     owned: list = []
     # Scale the sigmoid rows (i, f and o) by 1/2 so one tanh gives all four gates.
-    scale = gate_scale(H, 4, (2,), dt)
+    scale = seq.gate_scale(H, 4, (2,), dt)
     W_ih_s = W_ih * scale[:, None]
     W_hh_sT = scaled_transpose(W_hh, scale, empty(ws, (P, 4 * H), dt, owned))  # C order: faster GEMM
     b_s = np.zeros(4 * H, dtype=dt)
@@ -161,15 +150,15 @@ def forward(
     A = empty(ws, (T, B, 4 * H), dt, owned)
     np.matmul(x.reshape(T * B, D), W_ih_s.T, out=A.reshape(T * B, 4 * H))
     A += b_s
-    Hs = state_array(ws, T, B, P, dt, owned, h0, reverse)
-    Cs = state_array(ws, T, B, H, dt, owned, c0, reverse)
+    Hs = seq.state_array(ws, T, B, P, dt, owned, h0, reverse)
+    Cs = seq.state_array(ws, T, B, H, dt, owned, c0, reverse)
     TC = empty(ws, (T, B, H), dt, owned)  # tanh(c_t)
     HR = None if W_hr is None else empty(ws, (T, B, H), dt, owned)  # o * tanh(c) before the projection
     W_hrT = None if W_hr is None else np.ascontiguousarray(W_hr.T)
-    order, d = step_order(T, reverse)
+    order, d = seq.step_order(T, reverse)
     rec = empty(ws, (B, 4 * H), dt, owned)
     ig = empty(ws, (B, H), dt, owned)
-    active = active_mask(lengths, T)
+    active = seq.active_mask(lengths, T)
     for t in order:
         p, q = t + d, t + 1 - d
         a = A[t]
@@ -199,7 +188,7 @@ def forward(
     cache = LSTMCache(x, W_ih, W_hh, b_ih is not None, Hs, Cs, TC, A, reverse, active, W_hr, HR, owned)
     if record is not None:
         record(cache)
-    return (outputs(Hs, reverse, active), final(Hs, reverse), final(Cs, reverse)), cache
+    return (seq.outputs(Hs, reverse, active), seq.final(Hs, reverse), seq.final(Cs, reverse)), cache
 
 
 _FACTOR_ELEMENTS = 2**15  # B*H elements per step x steps: the size of one block of backward factors
@@ -233,10 +222,10 @@ def backward(
     H = W_hh.shape[0] // 4
     P = Hs.shape[2]
     dt = x.dtype
-    order, d = step_order(T, reverse)
+    order, d = seq.step_order(T, reverse)
     order = order[::-1]
-    C_prev = before(Cs, reverse)
-    H_prev = before(Hs, reverse)
+    C_prev = seq.before(Cs, reverse)
+    H_prev = seq.before(Hs, reverse)
     A4 = A.reshape(T, B, 4, H)
     f = A4[:, :, 1]
 
@@ -272,8 +261,8 @@ def backward(
     DH = empty(ws, (T, B, P), dt, tmp)
     DC = empty(ws, (T, B, H), dt, tmp)
     dr = None if W_hr is None else np.empty((B, H), dtype=dt)
-    dh_next = carried_grad(dh_n, B, P, dt)
-    dc_next = carried_grad(dc_n, B, H, dt)
+    dh_next = seq.carried_grad(dh_n, B, P, dt)
+    dc_next = seq.carried_grad(dc_n, B, H, dt)
     dc_prev = np.empty((B, H), dtype=dt)
     W_hh_T = W_hh  # dh_next = da @ W_hh
     lo = hi = 0  # the block [lo, hi) whose factors are in Pf_b, K_b, Q_b
@@ -283,7 +272,7 @@ def backward(
             factors(lo, hi)
         k = t - lo
         dh = DH[t]
-        add_carried(dh, dy, dh_next, active, t)  # dHt: dh = dy[t] + dh_next
+        seq.add_carried(dh, dy, dh_next, active, t)  # dHt: dh = dy[t] + dh_next
         if dr is None:
             dho = dh
         else:
@@ -331,18 +320,7 @@ def backward(
 def forward_intermediates(cache: LSTMCache) -> dict[str, np.ndarray]:
     """Named forward intermediates of a cached forward pass (views, time-ordered), for inspection."""
     T, B, _ = cache.x.shape
-    H = cache.W_hh.shape[0] // 4
-    A4 = cache.A.reshape(T, B, 4, H)
-    return {
-        "x": cache.x,
-        "h_prev": before(cache.Hs, cache.reverse),
-        "c_prev": before(cache.Cs, cache.reverse),
-        "i": A4[:, :, 0],
-        "f": A4[:, :, 1],
-        "g": A4[:, :, 2],
-        "o": A4[:, :, 3],
-        "c": after(cache.Cs, cache.reverse),
-        "tanh_c": cache.TC,
-        "h": after(cache.Hs, cache.reverse),
-        **({} if cache.HR is None else {"r": cache.HR}),
-    }
+    A4 = cache.A.reshape(T, B, 4, -1)
+    gates = {"i": A4[:, :, 0], "f": A4[:, :, 1], "g": A4[:, :, 2], "o": A4[:, :, 3]}
+    named = seq.named_states(cache.x, cache.Hs, cache.reverse, gates, cache.Cs, cache.TC)
+    return named if cache.HR is None else {**named, "r": cache.HR}

@@ -21,18 +21,7 @@ from typing import NamedTuple
 
 import numpy as np
 
-from .sequence import (
-    HiddenGrads,
-    active_mask,
-    add_carried,
-    after,
-    before,
-    carried_grad,
-    final,
-    outputs,
-    state_array,
-    step_order,
-)
+from . import sequence as seq
 from .workspace import Workspace, empty, take
 
 
@@ -77,11 +66,11 @@ def forward(
     np.matmul(x.reshape(T * B, D), W_ih.T, out=XW.reshape(T * B, H))
     if b_ih is not None:
         XW += b_ih + b_hh
-    Hs = state_array(ws, T, B, H, dt, owned, h0, reverse)
-    order, d = step_order(T, reverse)
+    Hs = seq.state_array(ws, T, B, H, dt, owned, h0, reverse)
+    order, d = seq.step_order(T, reverse)
     rec = empty(ws, (B, H), dt, owned)
     relu = nonlinearity == "relu"
-    active = active_mask(lengths, T)
+    active = seq.active_mask(lengths, T)
     for t in order:
         p, q = t + d, t + 1 - d
         h = Hs[q]
@@ -96,7 +85,7 @@ def forward(
     cache = RNNCache(x, W_ih, W_hh, b_ih is not None, Hs, relu, reverse, active, owned)
     if record is not None:
         record(cache)
-    return (outputs(Hs, reverse, active), final(Hs, reverse)), cache
+    return (seq.outputs(Hs, reverse, active), seq.final(Hs, reverse)), cache
 
 
 def backward(
@@ -106,7 +95,7 @@ def backward(
     ws: Workspace | None = None,
     need_dx: bool = True,
     record: Callable | None = None,
-) -> HiddenGrads:
+) -> seq.HiddenGrads:
     """Backpropagate ``dout = (dy, dh_n)``; returns :class:`~bptt.functional.sequence.HiddenGrads`
     ``(dx, dh0, dW_ih, dW_hh, db_ih, db_hh)``.
 
@@ -119,10 +108,10 @@ def backward(
     T, B, D = x.shape
     H = W_hh.shape[1]
     dt = x.dtype
-    order, d = step_order(T, reverse)
+    order, d = seq.step_order(T, reverse)
     order = order[::-1]
-    H_cur = after(Hs, reverse)
-    H_prev = before(Hs, reverse)
+    H_cur = seq.after(Hs, reverse)
+    H_prev = seq.before(Hs, reverse)
     dphi = empty(ws, (T, B, H), dt, tmp)
     if relu:
         np.greater(H_cur, 0, out=dphi, casting="unsafe")
@@ -133,10 +122,10 @@ def backward(
         dphi *= active  # padded steps: no gradient into the pre-activation
     dA = empty(ws, (T, B, H), dt, tmp)
     DH = empty(ws, (T, B, H), dt, tmp)
-    dh_next = carried_grad(dh_n, B, H, dt)
+    dh_next = seq.carried_grad(dh_n, B, H, dt)
     for t in order:
         dh = DH[t]
-        add_carried(dh, dy, dh_next, active, t)  # dHt: dh = dy[t] + dh_next
+        seq.add_carried(dh, dy, dh_next, active, t)  # dHt: dh = dy[t] + dh_next
         np.multiply(dh, dphi[t], out=dA[t])
         np.matmul(dA[t], W_hh, out=dh_next)
         if active is not None:
@@ -150,7 +139,7 @@ def backward(
         db_hh = db_ih.copy()
     else:
         db_ih = db_hh = None
-    grads = HiddenGrads(dx, dh_next, dW_ih, dW_hh, db_ih, db_hh)
+    grads = seq.HiddenGrads(dx, dh_next, dW_ih, dW_hh, db_ih, db_hh)
     if record is not None:
         record(cache, {"dout": dout, "DH": DH, "dA": dA, "grads": grads})
     if ws is not None:
@@ -160,4 +149,4 @@ def backward(
 
 def forward_intermediates(cache: RNNCache) -> dict[str, np.ndarray]:
     """Named forward intermediates of a cached forward pass (time-ordered views)."""
-    return {"x": cache.x, "h_prev": before(cache.Hs, cache.reverse), "h": after(cache.Hs, cache.reverse)}
+    return seq.named_states(cache.x, cache.Hs, cache.reverse, {})

@@ -75,6 +75,22 @@ def outputs(Hs: np.ndarray, reverse: bool, active: np.ndarray | None) -> np.ndar
     return y if active is None else y * active
 
 
+def named_states(x: np.ndarray, Hs: np.ndarray, reverse: bool, gates: dict[str, np.ndarray],
+                 Cs: np.ndarray | None = None, TC: np.ndarray | None = None) -> dict[str, np.ndarray]:
+    """The named forward intermediates of a cached forward pass (time-ordered views), in the order ``x``,
+    ``h_prev`` (, ``c_prev``), the op's ``gates``, (``c``, ``tanh_c``,) ``h``; ``Cs`` and ``TC`` (``tanh(c_t)``)
+    for the LSTMs."""
+    named = {"x": x, "h_prev": before(Hs, reverse)}
+    if Cs is not None:
+        named["c_prev"] = before(Cs, reverse)
+    named.update(gates)
+    if Cs is not None:
+        named["c"] = after(Cs, reverse)
+        named["tanh_c"] = TC
+    named["h"] = after(Hs, reverse)
+    return named
+
+
 def active_mask(lengths: np.ndarray | None, T: int) -> np.ndarray | None:
     """``(T, B, 1)`` boolean mask, True where step ``t`` is inside sequence ``b`` (``None`` without lengths)."""
     if lengths is None:

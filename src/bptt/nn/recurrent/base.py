@@ -78,12 +78,15 @@ def check_lengths(lengths: Any, T: int, B: int, where: str, note: str = "") -> n
 class RNNBase(Module):
     """Shared machinery for ``LSTM``, ``GRU``, ``RNN`` and ``LayerNormLSTM`` (not used directly).
 
-    A subclass sets ``_gates`` (PyTorch-layout parameters) or overrides :meth:`_make_params`, and implements
-    :meth:`_run_forward` / :meth:`_run_backward` (one call of its functional op).
+    A subclass names its functional op (``_op``) and, for PyTorch-layout parameters, its number of gate
+    blocks (``_gates``); one whose op takes other parameters overrides :meth:`_make_params`,
+    :meth:`_run_forward` and :meth:`_run_backward`.
     """
 
     #: Roles of one layer-direction's parameters, in the order the functional op takes them.
     PARAMETER_ROLES: tuple[str, ...] = ("W_ih", "W_hh", "b_ih", "b_hh", "W_hr")
+    #: The functional op (a module of bptt.functional with ``forward`` / ``backward``).
+    _op: Any = None
     #: Number of gate blocks of ``hidden_size`` rows in ``weight_ih`` / ``weight_hh``.
     _gates = 1
     #: Whether ``layer_forward`` takes a recurrent-dropout mask (``LayerNormLSTM``).
@@ -215,17 +218,28 @@ class RNNBase(Module):
         """The parameters' arrays in the functional op's argument order (``None`` for absent ones)."""
         return [None if role not in params else params[role].data for role in self.PARAMETER_ROLES]
 
+    def _op_options(self) -> dict[str, Any]:
+        """Keyword arguments of the op's forward beyond sequence, state, weights and direction."""
+        return {}
+
     def _run_forward(self, params: dict[str, Parameter], x: np.ndarray, h0: np.ndarray, c0: np.ndarray | None,
                      reverse: bool, lengths: np.ndarray | None, dropout_mask: np.ndarray | None,
                      ws: Workspace | None, record: hooks.ForwardHook | None) -> LayerOutput:
-        """One call of the functional op's forward."""
-        raise NotImplementedError
+        """One call of the functional op's forward (PyTorch-layout ops: ``op.forward(x, h0[, c0], W_ih, ...)``)."""
+        state = (h0, c0) if self.has_cell_state else (h0,)
+        out, cache = self._op.forward(x, *state, *self._op_arrays(params), reverse=reverse, lengths=lengths, ws=ws,
+                                      record=record, **self._op_options())
+        y, h_n, c_n = out if self.has_cell_state else (*out, None)
+        return LayerOutput(y, h_n, c_n, cache)
 
     def _run_backward(self, cache: Any, dy: np.ndarray | None, dh_n: np.ndarray | None, dc_n: np.ndarray | None,
                       need_dx: bool, record: hooks.BackwardHook | None
                       ) -> tuple[np.ndarray | None, np.ndarray, np.ndarray | None, dict[str, np.ndarray | None]]:
         """One call of the functional op's backward: ``(dx, dh0, dc0, gradients by role)``."""
-        raise NotImplementedError
+        dout = (dy, dh_n, dc_n) if self.has_cell_state else (dy, dh_n)
+        g = self._op.backward(dout, cache, ws=self._ws, need_dx=need_dx, record=record)
+        dc0 = g.dc0 if self.has_cell_state else None
+        return g.dx, g.dh0, dc0, dict(zip(self.PARAMETER_ROLES, g[len(dout):]))  # weights follow dx, dh0[, dc0]
 
     def _dropout_masks(self, T: int, B: int) -> list[np.ndarray] | None:
         """Per layer-direction masks for recurrent dropout (none for PyTorch's layers)."""

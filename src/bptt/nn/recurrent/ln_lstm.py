@@ -43,6 +43,7 @@ class LayerNormLSTM(RNNBase):
     """
 
     PARAMETER_ROLES = ("kernel", "bias", *(f"gamma_{s}" for s in LN_SCOPES), *(f"beta_{s}" for s in LN_SCOPES))
+    _op = F.ln_lstm
     _recurrent_dropout = True
 
     def __init__(

@@ -7,10 +7,7 @@ from typing import Any
 import numpy as np
 
 from ... import functional as F
-from ...functional.workspace import Workspace
-from .. import hooks
-from ..module import Parameter
-from .base import LayerOutput, RNNBase
+from .base import RNNBase
 
 
 class LSTM(RNNBase):
@@ -22,6 +19,7 @@ class LSTM(RNNBase):
     See :mod:`bptt.functional.lstm` for the equations and their derivatives.
     """
 
+    _op = F.lstm
     _gates = 4
 
     def __init__(
@@ -44,20 +42,8 @@ class LSTM(RNNBase):
             dtype=dtype, rng=rng, forget_bias=forget_bias, proj_size=proj_size,
         )
 
-    def _run_forward(self, params: dict[str, Parameter], x: np.ndarray, h0: np.ndarray, c0: np.ndarray | None,
-                     reverse: bool, lengths: np.ndarray | None, dropout_mask: np.ndarray | None,
-                     ws: Workspace | None, record: hooks.ForwardHook | None) -> LayerOutput:
-        (y, h_n, c_n), cache = F.lstm.forward(
-            x, h0, c0, *self._op_arrays(params),
-            forget_bias=self.forget_bias, reverse=reverse, lengths=lengths, ws=ws, record=record,
-        )
-        return LayerOutput(y, h_n, c_n, cache)
-
-    def _run_backward(self, cache: F.lstm.LSTMCache, dy: np.ndarray | None, dh_n: np.ndarray | None,
-                      dc_n: np.ndarray | None, need_dx: bool, record: hooks.BackwardHook | None
-                      ) -> tuple[np.ndarray | None, np.ndarray, np.ndarray | None, dict[str, np.ndarray | None]]:
-        g = F.lstm.backward((dy, dh_n, dc_n), cache, ws=self._ws, need_dx=need_dx, record=record)
-        return g.dx, g.dh0, g.dc0, dict(zip(self.PARAMETER_ROLES, g[3:]))
+    def _op_options(self) -> dict[str, Any]:
+        return {"forget_bias": self.forget_bias}
 
     def extra_repr(self) -> str:
         s = super().extra_repr()

@@ -8,17 +8,15 @@ from typing import Any
 import numpy as np
 
 from ... import functional as F
-from ...functional.workspace import Workspace
 from .. import checks as C
-from .. import hooks
-from ..module import Parameter
-from .base import LayerOutput, RNNBase
+from .base import RNNBase
 
 
 class RNN(RNNBase):
     """Multi-layer Elman RNN, PyTorch's ``torch.nn.RNN`` (``nonlinearity`` ``'tanh'`` or ``'relu'``)."""
 
     PARAMETER_ROLES = ("W_ih", "W_hh", "b_ih", "b_hh")
+    _op = F.rnn
     _gates = 1
 
     def __init__(
@@ -42,20 +40,8 @@ class RNN(RNNBase):
             options={"nonlinearity": nonlinearity},
         )
 
-    def _run_forward(self, params: dict[str, Parameter], x: np.ndarray, h0: np.ndarray, c0: np.ndarray | None,
-                     reverse: bool, lengths: np.ndarray | None, dropout_mask: np.ndarray | None,
-                     ws: Workspace | None, record: hooks.ForwardHook | None) -> LayerOutput:
-        (y, h_n), cache = F.rnn.forward(
-            x, h0, *self._op_arrays(params), nonlinearity=self.nonlinearity, reverse=reverse, lengths=lengths,
-            ws=ws, record=record,
-        )
-        return LayerOutput(y, h_n, None, cache)
-
-    def _run_backward(self, cache: F.rnn.RNNCache, dy: np.ndarray | None, dh_n: np.ndarray | None,
-                      dc_n: np.ndarray | None, need_dx: bool, record: hooks.BackwardHook | None
-                      ) -> tuple[np.ndarray | None, np.ndarray, None, dict[str, np.ndarray | None]]:
-        g = F.rnn.backward((dy, dh_n), cache, ws=self._ws, need_dx=need_dx, record=record)
-        return g.dx, g.dh0, None, dict(zip(self.PARAMETER_ROLES, g[2:]))
+    def _op_options(self) -> dict[str, Any]:
+        return {"nonlinearity": self.nonlinearity}
 
     def extra_repr(self) -> str:
         s = super().extra_repr()
