@@ -1,18 +1,22 @@
-"""Shared helpers for the test suite: the float64 parity check against PyTorch and small conversions."""
+"""NumPy-only helpers shared by the whole test suite (importable anywhere: ``pythonpath = ["tests"]``).
+
+``assert_close`` is the one tolerance check (a torch tensor is accepted as the reference when torch is already
+loaded, without importing torch here); ``seeded_rng`` and ``distinct_uniform`` make random, non-zero, distinct
+test values. Helpers that need PyTorch live in ``torch_helpers.py``.
+"""
 
 from __future__ import annotations
 
+import sys
 import zlib
 from typing import Any
 
 import numpy as np
-import torch
-
-torch.set_num_threads(1)  # tiny tensors: threading only adds overhead (and nondeterminism)
 
 
 def _as_numpy(a: Any) -> np.ndarray:
-    if isinstance(a, torch.Tensor):
+    torch = sys.modules.get("torch")  # a tensor can only exist if torch is loaded: never import it here
+    if torch is not None and isinstance(a, torch.Tensor):
         return a.detach().cpu().numpy()
     return np.asarray(a)
 
@@ -66,11 +70,6 @@ def assert_close(ours: Any, ref: Any, rtol: float = 1e-10, name: str = "array") 
 def seeded_rng(*parts: Any) -> np.random.Generator:
     """A Generator whose seed is a stable hash of ``parts`` (e.g. a test's parameters)."""
     return np.random.default_rng(zlib.crc32(repr(parts).encode()))
-
-
-def t64(a: Any, requires_grad: bool = True) -> torch.Tensor:
-    """A float64 leaf tensor holding a copy of ``a``."""
-    return torch.tensor(np.asarray(a, dtype=np.float64), dtype=torch.float64, requires_grad=requires_grad)
 
 
 def distinct_uniform(

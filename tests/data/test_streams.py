@@ -7,7 +7,7 @@ import pytest
 
 from bptt import nn
 from bptt.data import TBPTTStreams
-from conftest import assert_close, seeded_rng
+from helpers import assert_close, seeded_rng
 
 
 # ----------------------------------------------------------------------------------------- layout

@@ -8,7 +8,7 @@ import pytest
 import bptt
 from bptt import nn
 from bptt.functional import linear, lstm, tanh
-from conftest import seeded_rng
+from helpers import seeded_rng
 
 
 def _recurrent(mode: str, D: int, H: int, **kw) -> nn.RNNBase:

@@ -9,56 +9,10 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-import torch
 
 from bptt import interop as I
 from bptt import nn
-
-TOL = 1e-12
-D, H, T, B = 3, 4, 5, 2
-
-
-# ----------------------------------------------------------------------------------------- references
-def sigmoid(a: np.ndarray) -> np.ndarray:
-    return 1.0 / (1.0 + np.exp(-a))
-
-
-def tf_basic_lstm(x, kernel, bias, forget_bias, h0, c0):
-    """TF1 BasicLSTMCell / LSTMCell / LayerNormBasicLSTMCell(layer_norm=False), unrolled over x (T, B, D)."""
-    h, c, ys = h0, c0, []
-    for t in range(x.shape[0]):
-        i, j, f, o = np.split(np.concatenate([x[t], h], axis=1) @ kernel + bias, 4, axis=1)
-        c = c * sigmoid(f + forget_bias) + sigmoid(i) * np.tanh(j)
-        h = np.tanh(c) * sigmoid(o)
-        ys.append(h)
-    return np.stack(ys), h, c
-
-
-def keras_lstm(x, kernel, recurrent_kernel, bias, h0, c0):
-    """Keras LSTM (no run-time forget bias); ``bias`` may be None (use_bias=False)."""
-    h, c, ys = h0, c0, []
-    for t in range(x.shape[0]):
-        z = x[t] @ kernel + h @ recurrent_kernel + (0.0 if bias is None else bias)
-        i, f, c_, o = np.split(z, 4, axis=1)
-        c = sigmoid(f) * c + sigmoid(i) * np.tanh(c_)
-        h = sigmoid(o) * np.tanh(c)
-        ys.append(h)
-    return np.stack(ys), h, c
-
-
-def keras_gru(x, kernel, recurrent_kernel, bias, h0):
-    """Keras GRU(reset_after=True); ``bias`` (2, 3H) or None."""
-    h, ys = h0, []
-    b = np.zeros((2, kernel.shape[1])) if bias is None else bias
-    for t in range(x.shape[0]):
-        xz, xr, xh = np.split(x[t] @ kernel + b[0], 3, axis=1)
-        hz, hr, hh = np.split(h @ recurrent_kernel + b[1], 3, axis=1)
-        z = sigmoid(xz + hz)
-        r = sigmoid(xr + hr)
-        hh_ = np.tanh(xh + r * hh)
-        h = z * h + (1 - z) * hh_
-        ys.append(h)
-    return np.stack(ys), h
+from cases.tf_keras import D, H, close, gru, inputs, keras_gru, keras_lstm, lstm, rand_state, tf_basic_lstm
 
 
 def run_stack(layers, layout, x, h0, c0, bidirectional, tf_forget_bias=None):
@@ -82,48 +36,6 @@ def run_stack(layers, layout, x, h0, c0, bidirectional, tf_forget_bias=None):
             cs.append(c)
         inp = np.concatenate(outs, axis=2)
     return inp, np.stack(hs), (None if cs[0] is None else np.stack(cs))
-
-
-# ----------------------------------------------------------------------------------------- builders
-def rand_state(module: nn.Module, seed: int, scale: float = 0.5) -> dict[str, np.ndarray]:
-    """Random normal weights and clearly non-zero biases for ``module`` (float64)."""
-    rng = np.random.default_rng(seed)
-    return {k: scale * rng.standard_normal(v.shape) for k, v in module.state_dict().items()}
-
-
-def lstm(seed=0, D=D, H=H, forget_bias=0.0, **kw):
-    m = nn.LSTM(D, H, forget_bias=forget_bias, dtype=np.float64, rng=seed, **kw)
-    m.load_state_dict(rand_state(m, seed))
-    return m
-
-
-def gru(seed=0, D=D, H=H, **kw):
-    m = nn.GRU(D, H, dtype=np.float64, rng=seed, **kw)
-    m.load_state_dict(rand_state(m, seed))
-    return m
-
-
-def inputs(seed=1, n=1, H=H, D=D):
-    rng = np.random.default_rng(seed)
-    x = rng.standard_normal((T, B, D))
-    return x, 0.5 * rng.standard_normal((n, B, H)), rng.standard_normal((n, B, H))
-
-
-def torch_module(cls, sd, D=D, H=H, **kw):
-    m = cls(D, H, dtype=torch.float64, **kw)
-    m.load_state_dict({k: torch.from_numpy(np.asarray(v)) for k, v in sd.items()})
-    return m
-
-
-def close(a, b, tol=TOL):
-    a, b = np.asarray(a), np.asarray(b)
-    assert a.shape == b.shape, (a.shape, b.shape)
-    err = float(np.max(np.abs(a - b)))
-    assert err <= tol, f"max abs difference {err:.3e} > {tol:g}"
-
-
-def t(a):
-    return torch.from_numpy(a)
 
 
 # ----------------------------------------------------------------------------------------- round trips
@@ -226,51 +138,6 @@ def test_forget_bias_mismatch_changes_the_output():
     assert np.max(np.abs(y - y_tf)) > 1e-3
 
 
-@pytest.mark.parametrize("keep", [False, True])
-def test_tf_to_torch_matches(keep):
-    rng = np.random.default_rng(14)
-    kernel, bias = 0.5 * rng.standard_normal((D + H, 4 * H)), 0.5 * rng.standard_normal(4 * H)
-    x, h0, c0 = inputs(15)
-    y_tf, h_tf, c_tf = tf_basic_lstm(x, kernel, bias, 1.0, h0[0], c0[0])
-    if keep:  # a bptt LSTM that adds the same forget_bias at run time
-        sd = I.tf_lstm_to_torch(kernel, bias, tf_forget_bias=1.0, torch_forget_bias=1.0)
-        m = nn.LSTM(D, H, forget_bias=1.0, dtype=np.float64)
-        m.load_state_dict(sd)
-        y, (h_n, c_n) = m(x, (h0, c0))
-    else:  # folded into bias_ih: a plain torch.nn.LSTM
-        sd = I.tf_lstm_to_torch(kernel, bias, tf_forget_bias=1.0)
-        with torch.no_grad():
-            y, (h_n, c_n) = torch_module(torch.nn.LSTM, sd)(t(x), (t(h0), t(c0)))
-        y, h_n, c_n = y.numpy(), h_n.numpy(), c_n.numpy()
-    close(y, y_tf)
-    close(h_n[0], h_tf)
-    close(c_n[0], c_tf)
-
-
-@pytest.mark.parametrize("bias", [True, False])
-def test_keras_lstm_both_directions_match(bias):
-    sd = lstm(16, bias=bias).state_dict()
-    x, h0, c0 = inputs(17)
-    with torch.no_grad():
-        y, (h_n, c_n) = torch_module(torch.nn.LSTM, sd, bias=bias)(t(x), (t(h0), t(c0)))
-    k = I.torch_lstm_to_keras(sd)
-    assert ("bias" in k) == bias
-    y_k, h_k, c_k = keras_lstm(x, k["kernel"], k["recurrent_kernel"], k.get("bias"), h0[0], c0[0])
-    close(y.numpy(), y_k)
-    close(h_n[0].numpy(), h_k)
-    close(c_n[0].numpy(), c_k)
-    # Keras -> torch: random Keras weights into bptt.nn.LSTM
-    rng = np.random.default_rng(18)
-    kw = [0.5 * rng.standard_normal(s) for s in [(D, 4 * H), (H, 4 * H), (4 * H,)][: 3 if bias else 2]]
-    m = nn.LSTM(D, H, bias=bias, dtype=np.float64)
-    m.load_state_dict(I.keras_lstm_to_torch(*kw))
-    y2, (h2, c2) = m(x, (h0, c0))
-    y_k2, h_k2, c_k2 = keras_lstm(x, *kw[:2], kw[2] if bias else None, h0[0], c0[0])
-    close(y2, y_k2)
-    close(h2[0], h_k2)
-    close(c2[0], c_k2)
-
-
 def test_keras_lstm_folds_bptt_forget_bias():
     m = lstm(19, forget_bias=0.8)
     x, h0, c0 = inputs(20)
@@ -281,26 +148,6 @@ def test_keras_lstm_folds_bptt_forget_bias():
     m2 = nn.LSTM(D, H, forget_bias=0.8, dtype=np.float64)
     m2.load_state_dict(back)
     close(m2(x, (h0, c0))[0], y)
-
-
-@pytest.mark.parametrize("bias", [True, False])
-def test_keras_gru_both_directions_match(bias):
-    sd = gru(21, bias=bias).state_dict()
-    x, h0, _ = inputs(22)
-    with torch.no_grad():
-        y, h_n = torch_module(torch.nn.GRU, sd, bias=bias)(t(x), t(h0))
-    k = I.torch_gru_to_keras(sd)
-    y_k, h_k = keras_gru(x, k["kernel"], k["recurrent_kernel"], k.get("bias"), h0[0])
-    close(y.numpy(), y_k)
-    close(h_n[0].numpy(), h_k)
-    rng = np.random.default_rng(23)
-    kw = [0.5 * rng.standard_normal(s) for s in [(D, 3 * H), (H, 3 * H), (2, 3 * H)][: 3 if bias else 2]]
-    m = nn.GRU(D, H, bias=bias, dtype=np.float64)
-    m.load_state_dict(I.keras_gru_to_torch(*kw, reset_after=True))
-    y2, h2 = m(x, h0)
-    y_k2, h_k2 = keras_gru(x, *kw[:2], kw[2] if bias else None, h0[0])
-    close(y2, y_k2)
-    close(h2[0], h_k2)
 
 
 @pytest.mark.parametrize("layout", I.LAYOUTS)
@@ -333,16 +180,6 @@ def test_whole_stack_matches(layout, bidirectional):
         close(m2(x, h0)[0], y, 0.0)
     else:
         close(m2(x, (h0, c0))[0], y, 1e-14)
-
-
-def test_layers_accept_get_weights_lists_and_torch_state_dicts():
-    tm = torch.nn.LSTM(D, H, num_layers=2, dtype=torch.float64)
-    layers = I.torch_to_layers(tm.state_dict(), "keras_lstm")  # torch tensors accepted
-    as_lists = [[w["kernel"], w["recurrent_kernel"], w["bias"]] for w in layers]
-    back = I.layers_to_torch(as_lists, "keras_lstm")
-    for key, v in tm.state_dict().items():
-        if key.startswith("weight"):
-            assert np.array_equal(back[key], v.numpy())
 
 
 def test_outputs_never_alias_inputs():

@@ -1,89 +1,23 @@
-"""``bptt.models.Seq2Seq`` end to end: logits, loss and every parameter gradient against an independent torch
-implementation (``seq2seq_reference``, float64, 1e-9), greedy and beam search (width 1 == greedy, scores
-are sums of log-probabilities, exhaustive search agrees), and the parallel-data and dates modules."""
+"""``bptt.models.Seq2Seq`` without PyTorch: parameter names, padded batch == each sequence alone, greedy and
+beam search (width 1 == greedy, scores are sums of log-probabilities, exhaustive search agrees) and decoding
+errors. The parity with the torch reference lives in test_seq2seq_torch.py.
+"""
 
 from __future__ import annotations
 
-import datetime as dt
 import itertools
 
 import numpy as np
 import pytest
-import torch
 
-import seq2seq_reference as ref
-from bptt.data import DataError
-from bptt.data import dates as D
 from bptt.data.parallel import (
     EOS,
     SOS,
-    PairBatches,
-    ParallelVocab,
     make_batch,
-    pad_batch,
-    parse_tsv,
-    read_line_aligned,
-    read_tsv,
 )
 from bptt.models.seq2seq import Seq2Seq, _length_penalty
-from bptt.nn import CrossEntropyLoss
-from conftest import assert_close, distinct_uniform, seeded_rng, t64
-
-RTOL = 1e-9
-VS, VT = 11, 9
-
-
-def randomize(model, rng):
-    for _, p in model.named_parameters():
-        p.data[...] = distinct_uniform(rng, p.shape)
-
-
-def batch(rng, src_lens=(5, 2, 4, 1), tgt_lens=(3, 1, 4, 2)):
-    srcs = [rng.integers(4, VS, n) for n in src_lens]
-    tgts = [rng.integers(4, VT, n) for n in tgt_lens]
-    return make_batch(srcs, tgts)
-
-
-MODEL_CASES = [
-    # cell, encoder, layers, attention, tanh
-    ("lstm", "bi", 2, "luong", False),
-    ("lstm", "uni", 1, "scaled_luong", True),
-    ("lstm", "bi", 1, "bahdanau", False),
-    ("lstm", "uni", 2, "normed_bahdanau", False),
-    ("lstm", "bi", 2, "none", False),
-    ("gru", "bi", 2, "luong", False),
-    ("gru", "uni", 1, "normed_bahdanau", True),
-    ("lnlstm", "bi", 1, "scaled_luong", False),
-    ("lnlstm", "uni", 2, "none", False),
-]
-
-
-@pytest.mark.parametrize("case", MODEL_CASES, ids=lambda c: "-".join(map(str, c)))
-def test_model_matches_torch(case):
-    cell, enc, L, att, tanh = case
-    rng = seeded_rng("model", case)
-    model = Seq2Seq(VS, VT, embedding_size=3, hidden_size=4, num_layers=L, cell=cell, encoder=enc,
-                    attention=att, attention_tanh=tanh, dtype=np.float64, rng=rng)
-    randomize(model, rng)
-    b = batch(rng)
-    ce = CrossEntropyLoss(ignore_index=0)
-    logits = model(b["src"], b["src_lengths"], b["tgt_in"])
-    loss = ce(logits.reshape(-1, VT), b["tgt_out"].reshape(-1))
-    model.zero_grad()
-    model.backward(ce.backward().reshape(logits.shape))
-
-    P = {n: t64(p.data) for n, p in model.named_parameters()}
-    tb = {k: torch.tensor(v) for k, v in b.items()}
-    tlogits, tloss = ref.seq2seq_loss(model.config(), P, tb["src"], tb["src_lengths"], tb["tgt_in"],
-                                      tb["tgt_out"])
-    tloss.backward()
-    assert_close(logits, tlogits, RTOL, "logits")
-    assert_close(loss, tloss, RTOL, "loss")
-    for n, p in model.named_parameters():
-        assert P[n].grad is not None, n
-        assert_close(p.grad, P[n].grad, RTOL, n)
-    if att != "none":
-        assert model.last_alignments.shape == (b["tgt_in"].shape[0], 4, b["src"].shape[0])
+from cases.seq2seq import VS, VT, batch, randomize
+from helpers import seeded_rng
 
 
 def test_parameter_names():
@@ -255,88 +189,3 @@ def test_decoding_errors_are_clear():
         Seq2Seq(VS, VT, attention="dot")
     with pytest.raises(ValueError, match="tgt_vocab_size must be > 3"):
         Seq2Seq(VS, 3)
-
-
-# ---------------------------------------------------------------------------------------------- data
-def test_parse_tsv_and_its_errors(tmp_path):
-    pairs = parse_tsv("a b\tx y z\n\n  \nc\tw\r\n")
-    assert pairs == [(["a", "b"], ["x", "y", "z"]), (["c"], ["w"])]
-    assert parse_tsv("May 3\t1979-05-03\n", level="char")[0] == (list("May 3"), list("1979-05-03"))
-    cases = {
-        "a b c\n": "line 1: no tab",
-        "a\tb\nc\td\te\n": "line 2: 2 tabs",
-        "\tb\n": "line 1: empty source side",
-        "a\t  \n": "line 1: empty target side",
-        "a <s>\tb\n": "reserved token",
-        "\n \n": "no sentence pairs",
-    }
-    for text, msg in cases.items():
-        with pytest.raises(DataError, match=msg):
-            parse_tsv(text, "f.tsv")
-    (tmp_path / "empty.tsv").write_text("")
-    with pytest.raises(DataError, match="empty"):
-        read_tsv(tmp_path / "empty.tsv")
-    with pytest.raises(DataError, match="not found"):
-        read_tsv(tmp_path / "missing.tsv")
-    (tmp_path / "bin.tsv").write_bytes(b"a\x00\tb\n")
-    with pytest.raises(DataError, match="binary"):
-        read_tsv(tmp_path / "bin.tsv")
-    (tmp_path / "s.txt").write_text("a b\nc\n")
-    (tmp_path / "t.txt").write_text("x\ny z\n")
-    pairs = read_line_aligned(tmp_path / "s.txt", tmp_path / "t.txt")
-    assert pairs == [(["a", "b"], ["x"]), (["c"], ["y", "z"])]
-    (tmp_path / "t.txt").write_text("x\n")
-    with pytest.raises(DataError, match="has 2 lines but"):
-        read_line_aligned(tmp_path / "s.txt", tmp_path / "t.txt")
-
-
-def test_vocabulary_unknown_tokens():
-    v = ParallelVocab.build([["b", "a", "b"], ["c"]], min_count=1)
-    assert v.itos == ["<pad>", "<unk>", "<s>", "</s>", "a", "b", "c"]
-    assert v.encode(["a", "c"], eos=True).tolist() == [4, 6, EOS]
-    with pytest.raises(DataError, match=r"2 token\(s\) not in the vocabulary: 'x', 'y'"):
-        v.encode(["a", "y", "x"])
-    assert v.encode(["a", "y"], unk="replace").tolist() == [4, 1]
-    assert v.decode([2, 4, 1, 5, 3, 6]) == ["a", "<unk>", "b"]
-    assert ParallelVocab.build([["b", "a", "b"]], min_count=2).itos[4:] == ["b"]
-    assert ParallelVocab.from_dict(v.to_dict()) == v
-    with pytest.raises(DataError, match="sorted"):
-        ParallelVocab.from_dict({"level": "word", "tokens": ["b", "a"]})
-
-
-def test_pad_batch_and_batches_resume():
-    src, lengths = pad_batch([np.array([4, 5, 6]), np.array([7])])
-    assert src.tolist() == [[4, 7], [5, 0], [6, 0]] and lengths.tolist() == [3, 1]
-    b = make_batch([np.array([4])], [np.array([5, 6])])
-    assert b["tgt_in"][:, 0].tolist() == [SOS, 5, 6] and b["tgt_out"][:, 0].tolist() == [5, 6, EOS]
-    a = PairBatches(10, 4, seed=3)
-    first = [next(a) for _ in range(3)]
-    state, arrays = a.state_dict()
-    rest = [next(a) for _ in range(5)]
-    c = PairBatches(10, 4, seed=3)
-    c.load_state_dict(state, arrays)
-    assert all(np.array_equal(x, y) for x, y in zip(rest, [next(c) for _ in range(5)], strict=True))
-    assert all(len(x) == 4 for x in first + rest)
-    with pytest.raises(DataError, match="does not match"):
-        PairBatches(11, 4).load_state_dict(state, arrays)
-
-
-def test_dates_task_is_deterministic_correct_and_disjoint():
-    s1 = D.generate_splits(2000, 200, 200, seed=5)
-    s2 = D.generate_splits(2000, 200, 200, seed=5)
-    assert s1 == s2 and s1 != D.generate_splits(2000, 200, 200, seed=6)
-    assert [len(s1[k]) for k in ("train", "val", "test")] == [2000, 200, 200]
-    dates = {k: {iso for _, iso in v} for k, v in s1.items()}
-    assert not dates["train"] & dates["val"] and not dates["train"] & dates["test"]
-    assert not dates["val"] & dates["test"]
-    assert len({src for src, _ in s1["train"]}) == 2000
-    for src, iso in s1["train"][:300]:
-        d = dt.date.fromisoformat(iso)
-        assert D.FIRST <= d <= D.LAST
-        assert src in {D.render(d, f) for f in range(len(D.FORMATS))}
-    d = dt.date(1979, 5, 3)
-    assert D.render(d, 9) == "Thursday, May 3, 1979"
-    assert D.render(d, 4) == "3.5.79" and D.render(d, 2) == "5/3/1979"
-    assert D._ordinal(11) == "11th" and D._ordinal(22) == "22nd" and D._ordinal(3) == "3rd"
-    with pytest.raises(ValueError, match="n_train"):
-        D.generate_splits(-1)

@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 import numpy as np
+import pytest
 import torch
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
 import bptt
-from conftest import assert_close
+from helpers import assert_close
+
+pytestmark = pytest.mark.torch
 
 SETTINGS = settings(max_examples=25, deadline=None, derandomize=True)
 

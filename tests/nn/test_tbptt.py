@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 
 from bptt import nn
-from conftest import assert_close, seeded_rng
+from helpers import assert_close, seeded_rng
 
 MODES = ["LSTM", "GRU", "RNN_TANH", "RNN_RELU"]
 

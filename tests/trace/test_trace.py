@@ -19,7 +19,7 @@ import bptt
 from bptt import functional as F
 from bptt import nn
 from bptt.trace import TraceError
-from conftest import assert_close, distinct_uniform, seeded_rng
+from helpers import assert_close, distinct_uniform, seeded_rng
 
 RTOL = 1e-11
 
@@ -510,13 +510,32 @@ def test_tracing_off_leaves_no_recorder_and_identical_caches(monkeypatch):
 def _assert_same_structure(a, b) -> None:
     if isinstance(a, np.ndarray):
         assert isinstance(b, np.ndarray) and a.shape == b.shape and a.dtype == b.dtype
-        assert np.array_equal(a, b) or (a.size and np.array_equal(np.isnan(a), np.isnan(b)))
+        # the same arithmetic on the same inputs: bit-for-bit equal (NaN only where the other has NaN)
+        nan_ok = a.dtype.kind in "fc"
+        assert np.array_equal(a, b, equal_nan=nan_ok), f"cache array differs: max|a - b| = {_max_diff(a, b)}"
     elif isinstance(a, (tuple, list)):
         assert type(a) is type(b) and len(a) == len(b), (type(a), type(b))
         for u, v in zip(a, b):
             _assert_same_structure(u, v)
     else:
         assert a == b or (a is None and b is None), (a, b)
+
+
+def _max_diff(a: np.ndarray, b: np.ndarray) -> float:
+    d = np.abs(a.astype(np.float64) - b.astype(np.float64))
+    return float(np.nanmax(d)) if d.size and not np.isnan(d).all() else float("nan")
+
+
+def test_same_structure_check_is_not_hollow():
+    """The cache comparison above fails on equal shapes with different values, and on NaN in one place only."""
+    a = np.arange(6.0).reshape(2, 3)
+    _assert_same_structure((a, [a]), (a.copy(), [a.copy()]))
+    _assert_same_structure(np.array([np.nan, 1.0]), np.array([np.nan, 1.0]))
+    for b in (a + 1e-15 * np.arange(6.0).reshape(2, 3), np.where(a == 2.0, np.nan, a)):
+        with pytest.raises(AssertionError):
+            _assert_same_structure((a, [a]), (a, [b]))
+    with pytest.raises(AssertionError):
+        _assert_same_structure(a, a.astype(np.float32))
 
 
 def test_bad_keep():

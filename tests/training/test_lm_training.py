@@ -1,4 +1,4 @@
-"""Language models and their training loop, in process: vocabularies, sampling, learning, resuming.
+"""The language-model training loop, in process: learning, metrics, resuming, Ctrl-C, divergence, bad data.
 
 Every model here is tiny (hidden size 16-32, a few dozen steps) and every corpus is written by the test, so
 the whole file runs in a few seconds. "Identical" always means ``==`` on the floats (bit for bit), never a
@@ -9,43 +9,22 @@ from __future__ import annotations
 
 import json
 import math
-import random
 import warnings
 from pathlib import Path
 
 import numpy as np
 import pytest
 
-from bptt.data import DataError, Vocabulary, default_corpus_text, split_train_val
+from bptt.data import DataError, Vocabulary
 from bptt.models import checkpoint as ckpt
 from bptt.models.train import (
     Interrupted,
-    TrainConfig,
     TrainingError,
     evaluate_loss,
     load_model,
     train,
 )
-
-WORDS = "the cat sat on a mat while the dog ran to the big red ball and then slept".split()
-
-
-def word_text(n_words: int = 200, seed: int = 0) -> str:
-    rnd = random.Random(seed)
-    return " ".join(rnd.choice(WORDS) for _ in range(n_words)) + "\n"
-
-
-def write_corpus(tmp_path: Path, text: str, name: str = "corpus.txt") -> str:
-    p = tmp_path / name
-    p.write_text(text, encoding="utf-8")
-    return str(p)
-
-
-def small_cfg(corpus: str, **kw) -> TrainConfig:
-    base = dict(corpus=corpus, hidden_size=16, num_layers=2, seq_length=8, batch_size=4, steps=30,
-                eval_every=10, log_every=4, sample_every=10_000, val_fraction=0.1, seed=3)
-    base.update(kw)
-    return TrainConfig(**base)
+from cases.lm import small_cfg, word_text, write_corpus
 
 
 def records(out: Path) -> list[dict]:
@@ -68,153 +47,6 @@ def assert_same_params(a: Path, b: Path) -> None:
     for name in pa:
         assert pa[name].dtype == pb[name].dtype, name
         assert np.array_equal(pa[name], pb[name]), f"parameter {name} differs"
-
-
-@pytest.fixture(scope="module")
-def trained(tmp_path_factory) -> Path:
-    """A small trained character model (shared by the sampling tests)."""
-    d = tmp_path_factory.mktemp("trained")
-    corpus = write_corpus(d, word_text(300))
-    train(small_cfg(corpus, steps=40, eval_every=40, lr=1e-2), d / "run")
-    return d / "run"
-
-
-# ---------------------------------------------------------------------------------------------- vocabulary
-def test_char_vocabulary_round_trip():
-    text = "héllo, wörld!\nthe end\t€"
-    v = Vocabulary.from_text(text, "char")
-    assert v.itos == sorted(set(text))
-    assert len(v) == len(set(text))
-    ids = v.encode(text)
-    assert ids.dtype == np.int64 and ids.shape == (len(text),)
-    assert v.decode(ids) == text
-    again = Vocabulary.from_dict(json.loads(json.dumps(v.to_dict())))
-    assert again == v and again.stoi == v.stoi
-    assert np.array_equal(again.encode(text), ids)
-    assert Vocabulary.from_dict(json.loads(v.to_json())) == v
-    assert Vocabulary.from_text(text[::-1], "char") == v  # ids do not depend on token order in the text
-
-
-def test_word_vocabulary_round_trip():
-    text = "the cat sat\n on   the mat .  the end"
-    v = Vocabulary.from_text(text, "word")
-    assert v.itos == sorted(set(text.split()))
-    ids = v.encode(text)
-    assert ids.shape == (len(text.split()),)
-    assert v.decode(ids) == " ".join(text.split())
-    assert np.array_equal(v.encode(text.split()), ids)
-    again = Vocabulary.from_dict(v.to_dict())
-    assert again == v and again.level == "word"
-    assert again != Vocabulary.from_text(text, "char")
-
-
-@pytest.mark.parametrize("level, text, unknown", [
-    ("char", "abz!a", ["'!'", "'z'"]),
-    ("word", "the zebra saw the yak", ["'saw'", "'yak'", "'zebra'"]),
-])
-def test_unknown_tokens_raise_data_error_listing_them(level, text, unknown):
-    v = Vocabulary.from_text("abc the a b c", level)
-    with pytest.raises(DataError) as ei:
-        v.encode(text)
-    msg = str(ei.value)
-    for u in unknown:
-        assert u in msg
-    assert msg.startswith(f"{len(unknown)} ")
-    assert "'a'" not in msg and "'the'" not in msg  # known tokens are not listed
-
-
-def test_vocabulary_from_dict_rejects_bad_dicts():
-    for bad in ({"level": "char", "tokens": ["b", "a"]}, {"level": "char", "tokens": ["a", "a"]},
-                {"level": "byte", "tokens": ["a"]}, {"level": "char", "tokens": [1, 2]}, ["a"]):
-        with pytest.raises(DataError):
-            Vocabulary.from_dict(bad)
-
-
-def test_split_train_val_takes_the_last_fraction():
-    ids = np.arange(100)
-    tr, va = split_train_val(ids, 0.1)
-    assert np.array_equal(tr, np.arange(90)) and np.array_equal(va, np.arange(90, 100))
-    tr, va = split_train_val(ids, 0.25)
-    assert np.array_equal(tr, np.arange(75)) and np.array_equal(va, np.arange(75, 100))
-    tr, va = split_train_val(ids, 0.0)
-    assert np.array_equal(tr, ids) and va.size == 0
-
-
-# ------------------------------------------------------------------------------------------ default corpus
-def test_default_corpus_is_large_and_deterministic():
-    a = default_corpus_text()
-    b = default_corpus_text()
-    assert a == b
-    assert len(a.encode("utf-8")) > 100_000
-    assert a.strip()
-    v = Vocabulary.from_text(a, "char")
-    assert 30 < len(v) < 1000
-
-
-# ---------------------------------------------------------------------------------------------- sampling
-def _argmax_continuation(model, prime: np.ndarray, length: int) -> list[int]:
-    out = []
-    logits, state = model(prime[:, None])
-    for _ in range(length):
-        tok = int(np.argmax(logits[-1, 0]))
-        out.append(tok)
-        logits, state = model(np.array([[tok]]), state)
-    return out
-
-
-def test_generate_is_reproducible_per_seed(trained):
-    model, vocab, _ = load_model(trained)
-    prime = vocab.encode("the ")
-    a = model.generate(prime, 60, rng=1)
-    b = model.generate(prime, 60, rng=1)
-    c = model.generate(prime, 60, rng=2)
-    assert a.dtype == np.int64 and a.shape == (60,)
-    assert np.array_equal(a, b)
-    assert not np.array_equal(a, c)
-    d = model.generate(prime, 60, rng=np.random.default_rng(1))
-    assert np.array_equal(a, d)
-    assert model.generate(prime, 0, rng=1).shape == (0,)
-
-
-def test_top_k_1_and_tiny_temperature_are_argmax(trained):
-    model, vocab, _ = load_model(trained)
-    prime = vocab.encode("the cat ")
-    expected = _argmax_continuation(model, prime, 40)
-    for seed in (0, 1, 99):
-        assert model.generate(prime, 40, top_k=1, rng=seed).tolist() == expected
-        assert model.generate(prime, 40, top_k=1, temperature=5.0, rng=seed).tolist() == expected
-        assert model.generate(prime, 40, temperature=1e-6, rng=seed).tolist() == expected
-    # so small that logits / temperature overflows float64: still the argmax, never NaN probabilities
-    assert model.generate(prime, 40, temperature=1e-320, rng=5).tolist() == expected
-
-
-@pytest.mark.parametrize("temperature", [0.5, 1.0, 3.0])
-def test_temperature_scales_the_sampling_distribution(trained, temperature):
-    """The first sampled token is drawn from softmax(logits / temperature): check empirical frequencies."""
-    model, vocab, _ = load_model(trained)
-    prime = vocab.encode("the c")
-    logits, _ = model(prime[:, None])
-    z = logits[-1, 0].astype(np.float64) / temperature
-    p = np.exp(z - z.max())
-    p /= p.sum()
-    n = 1500
-    counts = np.bincount([int(model.generate(prime, 1, temperature=temperature, rng=s)[0]) for s in range(n)],
-                         minlength=len(vocab))
-    freq = counts / n
-    tol = 5 * np.sqrt(p * (1 - p) / n) + 1e-3
-    assert np.all(np.abs(freq - p) <= tol), (freq, p)
-
-
-def test_generate_rejects_bad_arguments(trained):
-    model, vocab, _ = load_model(trained)
-    prime = vocab.encode("the")
-    for kw in ({"temperature": 0.0}, {"temperature": -1.0}, {"temperature": float("nan")}, {"top_k": 0},
-               {"length": -1}):
-        args = {"length": 5, **kw}
-        with pytest.raises(ValueError):
-            model.generate(prime, args.pop("length"), **args)
-    with pytest.raises(ValueError):
-        model.generate(np.array([], dtype=np.int64), 5)
 
 
 # ---------------------------------------------------------------------------------------------- learning
