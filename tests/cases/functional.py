@@ -16,6 +16,14 @@ from helpers import distinct_uniform, seeded_rng
 GATES = {"lstm": 4, "gru": 3, "rnn_tanh": 1, "rnn_relu": 1}
 
 
+def activation_input(name: str, rng: np.random.Generator) -> np.ndarray:
+    """A (3, 7) input for an activation; away from the ReLU kink for finite differences."""
+    x = rng.standard_normal((3, 7)) * 2
+    if name == "relu":  # keep finite differences away from the kink
+        x = np.where(np.abs(x) < 0.05, 0.3, x)
+    return x
+
+
 def recurrent_inputs(
     kind: str, rng: np.random.Generator, bias: bool, T: int, B: int, D: int, H: int
 ) -> dict:

@@ -17,13 +17,16 @@ from bptt.functional import (
     linear,
     log_softmax,
     lstm,
+    relu,
     rnn,
     sigmoid,
     softmax,
+    tanh,
 )
 from cases.functional import (
     GATES,
     RECURRENT_CASES,
+    activation_input,
     backward_ours,
     ce_case,
     embedding_case,
@@ -63,6 +66,18 @@ def test_embedding_gradcheck(padding_idx):
         fwd, lambda de, cache: (None, embedding.backward(de, cache)), [ids, E], names=["ids", "E"]
     )
     assert set(report.errors) == {"E"}
+
+
+ACTIVATIONS = {"sigmoid": sigmoid, "tanh": tanh, "relu": relu}
+
+
+@pytest.mark.parametrize("name", sorted(ACTIVATIONS))
+def test_activation_gradcheck(name):
+    mod = ACTIVATIONS[name]
+    rng = seeded_rng("act-gc", name)
+    x = activation_input(name, rng)
+    x[0, :2] = [40.0, -40.0]
+    bptt.check_function(mod.forward, mod.backward, [x], names=["x"])
 
 
 def test_sigmoid_saturation_keeps_relative_precision():
