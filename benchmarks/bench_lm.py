@@ -10,7 +10,7 @@ Both sides are built the same way and see exactly the same data:
   one chunk to the next (detached at the boundary) and zeroed when a batch says ``reset``;
 * float32; each framework's own default initialisation (PyTorch's and bptt's are the same distributions,
   U(-1/sqrt(H), 1/sqrt(H)) for the LSTM and U(-1/sqrt(in), 1/sqrt(in)) for the head), seeded from
-  ``--seed`` (bptt: ``bptt.models.train.build_model``, i.e. ``default_rng([seed, 0])``; torch:
+  ``--seed`` (bptt: ``bptt.training.lm.build_model``, i.e. ``default_rng([seed, 0])``; torch:
   ``torch.manual_seed(seed)``). The weights therefore differ, the distributions do not;
 * the bptt side is built with the library's own ``build_model`` / ``build_optimizer`` (what ``bptt train``
   uses) and its step is ``bptt train``'s step.
@@ -19,18 +19,18 @@ Training is interleaved in blocks of ``--block`` steps (bptt 50 steps, torch 50 
 ...: the order alternates), so both frameworks share the machine's noise fairly. Only the training steps
 are timed (``time.perf_counter``; data slicing included, evaluation excluded). Validation loss (nats per
 token, state carried across chunks, identical :func:`bptt.data.eval_chunks` chunking for both, the batch
-size ``bptt.models.train.evaluate_loss`` uses) is measured every ``--eval-every`` steps and at the end.
+size ``bptt.models.evaluation.evaluate_loss`` uses) is measured every ``--eval-every`` steps and at the end.
 
 The issue's targets: bptt's final validation loss within 2% of PyTorch's, and bptt's training throughput
 (tokens/s) at least 1.0x PyTorch's.
 
 Threads: ``torch.set_num_threads(os.cpu_count())``; NumPy's BLAS uses its own default (all cores).
 
-OpenMP wait policy (``--omp-wait-policy``, default ``default``: PyTorch as its users get it). The concern: PyTorch's OpenMP worker threads
-spin-wait after each parallel region, and in a process that also runs NumPy's BLAS threads spinning
-threads steal the CPUs from the BLAS threads. libgomp reads the variable once, when it is loaded, so it has
-to be in the environment before ``import torch``; the option is therefore parsed before the imports.
-Measured on a 2-CPU machine (docs/language_models.md): with ``active`` (spin for ever) bptt runs at a third
+OpenMP wait policy (``--omp-wait-policy``, default ``default``: PyTorch as its users get it). The concern:
+PyTorch's OpenMP worker threads spin-wait after each parallel region, and in a process that also runs NumPy's
+BLAS threads spinning threads steal the CPUs from the BLAS threads. libgomp reads the variable once, when it
+is loaded, so it has to be in the environment before ``import torch``; the option is therefore parsed before
+the imports. Measured on a 2-CPU machine (docs/language_models.md): with ``active`` (spin for ever) bptt runs at a third
 of its speed; with libgomp's ``default`` (a short spin, then sleep) bptt runs exactly as with ``passive``,
 because the blocks do not overlap; but ``passive`` makes PyTorch's own LSTM step about 1.7x slower (every
 time step's small parallel GEMM then pays a futex wake-up). ``passive`` would thus flatter bptt, and the
@@ -81,9 +81,11 @@ import torch.nn.functional as TF  # noqa: E402
 
 import bptt  # noqa: E402
 from bptt.data import TBPTTStreams, Vocabulary, eval_chunks, read_text, split_train_val  # noqa: E402
-from bptt.models.train import TrainConfig, build_model, build_optimizer, evaluate_loss  # noqa: E402
+from bptt.models.evaluation import evaluate_loss  # noqa: E402
 from bptt.nn import CrossEntropyLoss, no_grad  # noqa: E402
 from bptt.nn.utils import clip_grad_norm_  # noqa: E402
+from bptt.training.config import build_optimizer  # noqa: E402
+from bptt.training.lm import TrainConfig, build_model  # noqa: E402
 
 REPO = Path(__file__).resolve().parents[1]
 DEFAULT_DATA = REPO / ".." / "shared" / "data" / "tinyshakespeare.txt"
@@ -171,7 +173,7 @@ class BpttRunner:
     def __init__(self, cfg: TrainConfig, vocab_size: int) -> None:
         self.cfg = cfg
         self.model = build_model(cfg, vocab_size)
-        self.optimizer = build_optimizer(cfg, self.model)
+        self.optimizer = build_optimizer(cfg.optimizer, self.model, cfg.lr)
         self.params = list(self.model.parameters())
         self.V = vocab_size
         self.ce = CrossEntropyLoss()
@@ -271,7 +273,7 @@ class TorchRunner:
 
 # ---------------------------------------------------------------------------------------------- run
 def eval_batch_size(n_tokens: int, batch_size: int, seq_length: int) -> int:
-    """The batch size :func:`bptt.models.train.evaluate_loss` uses for a validation stream."""
+    """The batch size :func:`bptt.models.evaluation.evaluate_loss` uses for a validation stream."""
     return max(1, min(batch_size, (n_tokens - 1) // max(seq_length, 1) or 1))
 
 
@@ -369,7 +371,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     lib_val = evaluate_loss(runners["bptt"].model, val_ids, cfg.batch_size, cfg.seq_length)
     own_val = results["bptt"]["evals"][-1]["val_loss"]
     if abs(lib_val - own_val) > 1e-4 * max(1.0, abs(own_val)):
-        print(f"WARNING: bptt.models.train.evaluate_loss gives {lib_val:.6f}, the benchmark {own_val:.6f}")
+        print(f"WARNING: bptt.models.evaluation.evaluate_loss gives {lib_val:.6f}, the benchmark {own_val:.6f}")
 
     for res in results.values():
         res["steps"] = args.steps

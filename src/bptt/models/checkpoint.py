@@ -4,7 +4,8 @@ Layout of ``checkpoint.npz`` (loaded with ``numpy.load(..., allow_pickle=False)`
 execute code; an object array or a pickle payload is refused):
 
 - ``param/<name>``: every model parameter, PyTorch's names;
-- ``optim/<index>/<buffer>``: the optimizer's array buffers (``exp_avg``, ``momentum_buffer``, ...);
+- ``optim/<index>/<buffer>``: the optimizer's array buffers (``exp_avg``, ``momentum_buffer``, ...; packed by
+  :mod:`bptt.training.checkpoint`, which writes and reads the training state);
 - ``array/<name>``: other arrays to restore exactly (the carried recurrent state of truncated BPTT);
 - ``meta.json``: a ``uint8`` array holding UTF-8 JSON: format tag and version, the model ``kind`` and
   ``config``, the vocabulary, the training configuration, the step, the optimizer's hyperparameters and
@@ -42,37 +43,6 @@ def _json_default(o: Any) -> Any:
     if isinstance(o, tuple):
         return list(o)
     raise TypeError(f"not JSON-serialisable: {type(o).__name__}")
-
-
-def pack_optimizer(state_dict: dict[str, Any], arrays: dict[str, np.ndarray]) -> dict[str, Any]:
-    """Split an optimizer ``state_dict`` into JSON (returned) and arrays (added to ``arrays``)."""
-    state_json: dict[str, dict[str, Any]] = {}
-    for idx, st in state_dict["state"].items():
-        entry = {}
-        for k, v in st.items():
-            if isinstance(v, np.ndarray):
-                arrays[f"optim/{idx}/{k}"] = v
-                entry[k] = {"__array__": f"optim/{idx}/{k}"}
-            else:
-                entry[k] = v
-        state_json[str(idx)] = entry
-    return {"state": state_json, "param_groups": state_dict["param_groups"]}
-
-
-def unpack_optimizer(packed: dict[str, Any], arrays: dict[str, np.ndarray]) -> dict[str, Any]:
-    state = {}
-    for idx, entry in packed["state"].items():
-        st = {}
-        for k, v in entry.items():
-            if isinstance(v, dict) and "__array__" in v:
-                key = v["__array__"]
-                if key not in arrays:
-                    raise CheckpointError(f"checkpoint is missing the optimizer array {key!r}")
-                st[k] = arrays[key]
-            else:
-                st[k] = v
-        state[int(idx)] = st
-    return {"state": state, "param_groups": packed["param_groups"]}
 
 
 def save(path: str | Path, meta: dict[str, Any], params: dict[str, np.ndarray],

@@ -16,9 +16,8 @@ direction, batch element and time step ``t`` of a real forward and backward pass
 6. optionally the gradient-flow pictures of :mod:`bptt.viz.flow`.
 
 Every value on the page is embedded for every time step, so the step buttons at the top switch ``t`` without
-regenerating the page. Python API: :func:`explain` (what the CLI runs), :func:`seed_run`,
-:func:`checkpoint_run` and :func:`render` (any :class:`~bptt.trace.Trace` you recorded yourself, wrapped in a
-:class:`Run`).
+regenerating the page. Python API: :func:`render` (any :class:`~bptt.trace.Trace` you recorded yourself,
+wrapped in a :class:`Run`); the runs of ``bptt explain`` are built by :mod:`bptt.cli.explain`.
 """
 
 from __future__ import annotations
@@ -42,7 +41,7 @@ from ..functional import ln_lstm as _ln
 from ..functional import lstm as _lstm
 from ..functional import rnn as _rnn
 
-__all__ = ["ExplainError", "Run", "seed_run", "checkpoint_run", "render", "explain", "panel_ids", "SOURCE"]
+__all__ = ["ExplainError", "Run", "render", "panel_ids", "SOURCE"]
 
 CAP = 24  # at most this many cells of a vector are drawn (the rest are summarised)
 CAP_M = 24  # matrices: at most CAP_M x CAP_M cells
@@ -70,111 +69,6 @@ class Run:
     head: dict[str, Any] | None = None
     loss: float | None = None
     seed_example: bool = False
-
-
-# ---------------------------------------------------------------------------------------------- runs
-def seed_run(variant: str = "uni") -> Run:
-    """Seed 000's experiment (belling the cat: hidden 5, 3-word window), one SGD step's forward and backward."""
-    from ..examples import belling_the_cat as bc  # noqa: PLC0415 - examples sit above viz
-    from ..nn import CrossEntropyLoss  # noqa: PLC0415
-
-    if variant not in ("uni", "initstate", "multi", "bi"):
-        raise ExplainError(f"variant must be one of uni, initstate, multi, bi; got {variant!r}")
-    tokens = bc.tokenize(bc.DEFAULT_TEXT)
-    vocab = sorted(set(tokens))
-    index = {w: i for i, w in enumerate(vocab)}
-    offset = bc.offset_schedule(len(tokens), 1)[0]
-    words = tokens[offset : offset + bc.N_INPUT]
-    target_word = tokens[offset + bc.N_INPUT]
-    V = len(vocab)
-    model = bc.BellingTheCat(variant, V)
-    x = bc.one_hot_window([index[w] for w in words], V)
-    target = np.array([index[target_word]])
-    crit = CrossEntropyLoss()
-    with _trace.trace(model) as tr:
-        logits = model(x)
-        loss = float(crit(logits, target))
-        model.zero_grad()
-        dlogits = crit.backward()
-        model.backward(dlogits)
-    lt = tr["lstm"].layer(model.lstm.num_layers - 1, 0)
-    # the head reads the top layer's output at the last step; logits at the other steps are what it would say
-    top = [tr["lstm"].layer(model.lstm.num_layers - 1, d).forward["h"] for d in range(model.num_directions)]
-    feats = np.concatenate(top, axis=-1)  # (T, 1, 5 * nd)
-    W, b = model.dense.weight.data, model.dense.bias.data
-    all_logits = feats @ W.T + b
-    T = lt.T
-    probs = _softmax(all_logits)
-    onehot = np.zeros_like(all_logits)
-    onehot[T - 1, 0, target[0]] = 1.0
-    dl = np.zeros_like(all_logits)
-    dl[T - 1] = dlogits
-    head = {"weight": W, "bias": b, "logits": all_logits, "probs": probs, "target": onehot, "dlogits": dl,
-            "labels": vocab, "loss_steps": [T - 1], "name": "dense"}
-    desc = (f"Seed 000's own example (belling the cat, <code>tfwordslstm.py</code>): an LSTM with hidden size 5 reads "
-            f"the 3-word window <b>{html.escape(' '.join(words))}</b> (one-hot, V = {V}) and its dense head predicts "
-            f"the next word, <b>{html.escape(target_word)}</b>. Every weight and bias is 0.1, forget_bias = 1.0, "
-            f"float64; variant <code>{variant}</code>. Cross-entropy loss at step 1: {loss:.10f}.")
-    return Run(tr, "lstm", "Belling the cat: one LSTM cell, forward and backward", desc, words, vocab, head, loss,
-               seed_example=True)
-
-
-def checkpoint_run(path: str | Path, text: str | None = None, length: int = 8, seed: int = 0) -> Run:
-    """A trained language model (``bptt train``'s checkpoint) on ``length`` tokens of ``text`` (default: its
-    default prime, continued by the model's own samples); loss = mean cross-entropy of the next tokens."""
-    from ..models import checkpoint as ckpt  # noqa: PLC0415
-    from ..models.train import load_model  # noqa: PLC0415
-    from ..nn import CrossEntropyLoss  # noqa: PLC0415
-
-    if isinstance(length, bool) or not isinstance(length, (int, np.integer)) or length < 1:
-        raise ExplainError(f"--length must be a positive integer, got {length!r}")
-    try:
-        model, vocab, meta = load_model(path)
-    except ckpt.CheckpointError as exc:
-        raise ExplainError(str(exc)) from None
-    try:
-        prime = meta.get("default_prime") or vocab.itos[0]
-        ids = list(vocab.encode(prime if text is None else text))
-    except Exception as exc:  # noqa: BLE001 - a DataError or similar: one line
-        raise ExplainError(f"--text: {exc}") from None
-    if not ids:
-        raise ExplainError("--text has no tokens at this model's level")
-    if len(ids) < length + 1:
-        more = model.generate(np.array(ids), length + 1 - len(ids), rng=seed)
-        ids += [int(i) for i in more]
-    ids = np.array(ids[: length + 1], dtype=np.int64)
-    x, y = ids[:-1, None], ids[1:, None]
-    crit = CrossEntropyLoss()
-    with _trace.trace(model) as tr:
-        logits, _ = model(x)
-        T, B, V = logits.shape
-        loss = float(crit(logits.reshape(T * B, V), y.reshape(-1)))
-        model.zero_grad()
-        dlogits = crit.backward().reshape(T, B, V)
-        model.backward(dlogits)
-    probs = _softmax(logits.astype(np.float64))
-    onehot = np.zeros((T, B, V))
-    onehot[np.arange(T), 0, y[:, 0]] = 1.0
-    itos = list(vocab.itos)
-    labels = [repr(s)[1:-1] if vocab.level == "char" else s for s in itos]
-    head = {"weight": model.head.weight.data, "bias": model.head.bias.data, "logits": logits, "probs": probs,
-            "target": onehot, "dlogits": dlogits, "labels": labels, "loss_steps": list(range(T)), "name": "head"}
-    toks = [labels[i] for i in ids[:-1]]
-    cell = {"lstm": "LSTM", "gru": "GRU", "rnn": "RNN", "lnlstm": "LayerNormLSTM"}[model.cell]
-    sep = "" if vocab.level == "char" else " "
-    desc = (f"A trained {vocab.level}-level language model ({html.escape(str(path))}): {cell}, hidden size "
-            f"{model.hidden_size}, {model.num_layers} layer(s), vocabulary {V}, "
-            f"{'one-hot inputs' if model.embedding is None else f'embedding {model.embedding_dim}'}. Input "
-            f"<b>{html.escape(sep.join(itos[i] for i in ids[:-1]))}</b>, targets the next tokens; mean "
-            f"cross-entropy {loss:.6f} nats/token.")
-    input_labels = labels if model.embedding is None else None
-    return Run(tr, "rnn", f"{cell} language model: forward and backward", desc, toks, input_labels, head, loss)
-
-
-def _softmax(z: np.ndarray) -> np.ndarray:
-    z = np.asarray(z, dtype=np.float64)
-    e = np.exp(z - z.max(axis=-1, keepdims=True))
-    return e / e.sum(axis=-1, keepdims=True)
 
 
 # ---------------------------------------------------------------------------------------------- source lines
@@ -1126,41 +1020,6 @@ def png_bytes(rgb: np.ndarray) -> bytes:
 
     return (b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", struct.pack(">IIBBBBB", w, h, 8, 2, 0, 0, 0))
             + chunk(b"IDAT", zlib.compress(raw, 9)) + chunk(b"IEND", b""))
-
-
-# ---------------------------------------------------------------------------------------------- entry point
-def explain(out: str | Path = "explain.html", *, checkpoint: str | Path | None = None, text: str | None = None,
-            length: int = 8, variant: str = "uni", step: int | None = None, layer: int = 0,
-            direction: int | str = "forward", batch_index: int = 0, flow: bool = False,
-            flow_options: dict[str, Any] | None = None, npz: str | Path | None = None) -> Path:
-    """Write the page (what ``bptt explain`` runs). Returns the path written.
-
-    Without ``checkpoint``: the seed's example (``variant`` of belling the cat). ``flow=True`` also computes
-    the gradient-flow pictures (needs matplotlib), writes them next to ``out`` and embeds them. ``npz`` also
-    saves the trace.
-    """
-    out = Path(out)
-    if out.exists() and out.is_dir():
-        raise ExplainError(f"--out {out} is a directory; give a file name such as {out / 'explain.html'}")
-    if not out.parent.exists():
-        raise ExplainError(f"--out {out}: the directory {out.parent} does not exist")
-    if flow:
-        from . import flow as _flow  # noqa: PLC0415
-
-        _flow.require_matplotlib()
-    run = seed_run(variant) if checkpoint is None else checkpoint_run(checkpoint, text, length)
-    flow_images = None
-    if flow:
-        opts = dict(flow_options or {})
-        stem = out.with_suffix("")
-        paths = _flow.write_pictures(stem, **opts)
-        flow_images = {p.name: p.read_bytes() for p in paths}
-    page = render(run, step=step, layer=layer, direction=direction, batch_index=batch_index,
-                  flow_images=flow_images)
-    out.write_text(page, encoding="utf-8")
-    if npz is not None:
-        run.trace.save(npz)
-    return out
 
 
 _TEMPLATE = """<!DOCTYPE html>

@@ -1,0 +1,222 @@
+"""Training language models with truncated BPTT: the library behind ``bptt train``.
+
+:class:`TrainConfig` declares every setting of a run; :class:`LanguageModelTask` is the language model's part
+of the training loop (:mod:`bptt.training.loop`): the text cut into ``batch_size`` streams of
+``seq_length``-token chunks, the recurrent state carried from chunk to chunk, the validation loss with the
+state carried across the held-out text, and samples. :func:`train` runs it.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any, ClassVar
+
+import numpy as np
+
+from ..data import DataError, TBPTTStreams, Vocabulary, read_text, split_train_val
+from ..data.default_corpus import default_corpus_text
+from ..data.text import LEVELS
+from ..models.evaluation import evaluate_loss
+from ..models.io import LANGUAGE_MODEL
+from ..models.lm import CELLS, LanguageModel
+from ..nn import CrossEntropyLoss
+from .checkpoint import TrainingCheckpoint, generators
+from .communicator import StepOutcome
+from .config import DTYPES, OPTIMIZERS, RunConfig, build_optimizer, setting
+from .loop import Hooks, Schedule, run
+
+__all__ = ["LanguageModelTask", "TrainConfig", "build_model", "load_corpus", "train"]
+
+LN2 = math.log(2.0)
+
+
+@dataclasses.dataclass
+class TrainConfig(RunConfig):
+    """Everything that defines a language-model run (saved in ``config.json`` and in the checkpoint)."""
+
+    KIND: ClassVar[str] = LANGUAGE_MODEL
+
+    corpus: str | None = setting(None, "UTF-8 text file (default: the docstrings of Python's standard library)",
+                                 shaping=True, flag=False)
+    level: str = setting("char", "tokens: characters or whitespace-separated words", choices=LEVELS,
+                         shaping=True)
+    model: str = setting("lstm", "recurrent cell", choices=CELLS, shaping=True)
+    hidden_size: int = setting(256, "units per recurrent layer", low=1, shaping=True)
+    num_layers: int = setting(2, "stacked recurrent layers", low=1, shaping=True)
+    embedding_dim: int | None = setting(None, "embedding size (default: one-hot inputs for char, 128 for word)",
+                                        low=1, shaping=True)
+    dropout: float = setting(0.0, "dropout between layers", low=0, high=1, high_open=True, shaping=True)
+    seq_length: int = setting(64, "tokens per TBPTT chunk", low=1, shaping=True)
+    batch_size: int = setting(32, "parallel streams", low=1, shaping=True)
+    steps: int | None = setting(None, "total optimizer steps (default: one epoch)", low=1, exclusive="length")
+    epochs: float | None = setting(None, "passes over the training text (default 1)", low=0, low_open=True,
+                                   exclusive="length")
+    optimizer: str = setting("adam", "optimizer", choices=OPTIMIZERS, shaping=True)
+    lr: float = setting(2e-3, "learning rate", low=0, low_open=True)
+    clip_norm: float | None = setting(5.0, "max gradient norm", low=0, low_open=True)
+    val_fraction: float = setting(0.05, "last fraction of the text held out for validation", low=0, high=1,
+                                  low_open=True, high_open=True, shaping=True)
+    eval_every: int = setting(200, "steps between validations and checkpoints", low=1)
+    sample_every: int = setting(500, "steps between samples", low=1)
+    sample_length: int = setting(200, "tokens per sample", low=1)
+    log_every: int = setting(10, "steps between metrics records", low=1)
+    seed: int = setting(0, "seed of the initial weights, dropout and samples", low=0, shaping=True)
+    dtype: str = setting("float32", "floating-point type of the model", choices=DTYPES, shaping=True)
+
+    def check_relations(self) -> None:
+        if self.steps is not None and self.epochs is not None:
+            raise ValueError("give either steps or epochs, not both")
+        if self.num_layers < 2 and self.dropout > 0:
+            raise ValueError("dropout between layers needs num-layers >= 2")
+
+
+def load_corpus(corpus: str | None) -> str:
+    """The text of ``corpus`` (a path), or the embedded default corpus for None."""
+    return default_corpus_text() if corpus is None else read_text(corpus)
+
+
+def build_model(cfg: TrainConfig, vocab_size: int) -> LanguageModel:
+    """The (untrained) model of ``cfg``, initialised from ``seed``."""
+    emb = cfg.embedding_dim
+    if emb is None and cfg.level == "word":
+        emb = 128
+    return LanguageModel(vocab_size, cfg.hidden_size, cfg.num_layers, cell=cfg.model, embedding_dim=emb,
+                         dropout=cfg.dropout, dtype=cfg.dtype, rng=np.random.default_rng([cfg.seed, 0]))
+
+
+class LanguageModelTask:
+    """A language model's part of the training loop (see :class:`bptt.training.loop.Task`)."""
+
+    KIND: ClassVar[str] = LANGUAGE_MODEL
+    SCHEMA: ClassVar[dict[str, type]] = {"vocab": dict, "streams": dict}
+    RATE_KEY: ClassVar[str] = "tokens_per_s"
+
+    def __init__(self, cfg: TrainConfig, checkpoint: TrainingCheckpoint | None) -> None:
+        self.config = cfg
+        text = load_corpus(cfg.corpus)
+        if checkpoint is not None:
+            self.vocab = Vocabulary.from_dict(checkpoint.meta["vocab"])
+        else:
+            self.vocab = Vocabulary.from_text(text, cfg.level)
+        train_ids, self.val_ids = split_train_val(self.vocab.encode(text), cfg.val_fraction)
+        need = cfg.batch_size * cfg.seq_length + 1
+        if len(train_ids) < need:
+            raise DataError(
+                f"the corpus has {len(train_ids)} training tokens, fewer than one batch needs "
+                f"(batch-size * seq-length + 1 = {need}); use a longer text or a smaller --batch-size/--seq-length"
+            )
+        if len(self.val_ids) < 2:
+            raise DataError(f"the validation split has {len(self.val_ids)} tokens; raise --val-fraction or use "
+                            "more text")
+        self.train_tokens = len(train_ids)
+        self.streams = TBPTTStreams(train_ids, cfg.batch_size, cfg.seq_length)
+        if cfg.steps is None:
+            epochs = 1.0 if cfg.epochs is None else cfg.epochs
+            total_steps = max(1, int(math.ceil(epochs * self.streams.chunks_per_epoch)))
+        else:
+            total_steps = int(cfg.steps)
+        self.schedule = Schedule(total_steps, cfg.log_every, cfg.eval_every, cfg.lr, cfg.clip_norm,
+                                 cfg.sample_every)
+        self.model = build_model(cfg, len(self.vocab))
+        self.optimizer = build_optimizer(cfg.optimizer, self.model, cfg.lr)
+        self.sample_rng = np.random.default_rng([cfg.seed, 1])
+        self.prime = self.vocab.encode(self.vocab.decode(train_ids[:1]))
+        self.loss = CrossEntropyLoss()
+        self.carried: Any = None  # the recurrent state carried into the next chunk
+        self._next_carried: Any = None
+        self._epoch = 0
+
+    @property
+    def epoch(self) -> int:
+        return self._epoch
+
+    def step(self) -> StepOutcome:
+        batch = next(self.streams)
+        if batch.reset:
+            self.carried = None
+        logits, self._next_carried = self.model(batch.x, self.carried)
+        loss = float(self.loss(logits.reshape(-1, len(self.vocab)), batch.y.reshape(-1)))
+        self.model.zero_grad()
+        self.model.backward(self.loss.backward().reshape(logits.shape))
+        self._epoch = batch.epoch
+        return StepOutcome(loss, batch.x.size)
+
+    def commit(self) -> None:
+        self.carried = self._next_carried
+
+    def evaluate(self) -> dict[str, Any]:
+        val_loss = evaluate_loss(self.model, self.val_ids, self.config.batch_size, self.config.seq_length)
+        return {"val_loss": val_loss, "val_bits_per_token": val_loss / LN2}
+
+    def sample(self) -> str:
+        ids = self.model.generate(self.prime, self.config.sample_length, rng=self.sample_rng)
+        return self.vocab.decode(np.concatenate([self.prime, ids]))
+
+    def generators(self) -> dict[str, np.random.Generator]:
+        return {**generators(self.model), "sample": self.sample_rng}
+
+    def state(self) -> tuple[dict[str, Any], dict[str, np.ndarray]]:
+        arrays = {}
+        if isinstance(self.carried, tuple):
+            arrays["h"], arrays["c"] = self.carried
+        elif self.carried is not None:
+            arrays["h"] = self.carried
+        meta = {"vocab": self.vocab.to_dict(), "streams": self.streams.state_dict(),
+                "default_prime": self.vocab.decode(self.prime)}
+        return meta, arrays
+
+    def restore(self, meta: dict[str, Any], arrays: dict[str, np.ndarray]) -> None:
+        self.streams.load_state_dict(meta["streams"])
+        if "h" in arrays:
+            self.carried = (arrays["h"], arrays["c"]) if "c" in arrays else arrays["h"]
+
+    def describe(self) -> dict[str, Any]:
+        return {"vocab_size": len(self.vocab), "train_tokens": self.train_tokens, "val_tokens": len(self.val_ids),
+                "corpus": self.config.corpus or "<embedded default corpus>"}
+
+    def config_record(self) -> dict[str, Any]:
+        return {**self.config.to_dict(), "total_steps": self.schedule.total_steps, "vocab_size": len(self.vocab)}
+
+
+def train(
+    cfg: TrainConfig,
+    out_dir: str | Path,
+    *,
+    resume: bool = False,
+    on_log: Callable[[dict[str, Any]], None] | None = None,
+    on_sample: Callable[[int, str], None] | None = None,
+    on_progress: Callable[[int, int, float], None] | None = None,
+    on_start: Callable[[dict[str, Any]], None] | None = None,
+) -> dict[str, Any]:
+    """Train (or resume) a language model in ``out_dir``; return the final summary (``step``, ``val_loss``,
+    ``val_bits_per_token``, ``val_perplexity``, ``checkpoint``).
+
+    With ``resume=True`` the checkpoint's model and data settings (:meth:`TrainConfig.shaping`) are used and
+    only the schedule (``steps``/``epochs``, intervals, ``lr``, ``clip_norm``) comes from ``cfg``. Reports
+    through the callbacks of :class:`~bptt.training.loop.Hooks` (``on_log`` records are also appended to
+    ``DIR/metrics.jsonl``).
+
+    Raises :class:`~bptt.data.DataError` for bad corpora, ``ValueError`` for bad settings,
+    :class:`~bptt.models.checkpoint.CheckpointError` for a bad checkpoint,
+    :class:`~bptt.training.TrainingError` when the loss or gradients stop being finite (the last good
+    checkpoint is kept), :class:`~bptt.training.Interrupted` after Ctrl-C (a checkpoint of the last finished
+    step is saved first).
+    """
+    result = run(LanguageModelTask, cfg, out_dir, resume=resume,
+                 hooks=Hooks(on_start=on_start, on_log=on_log, on_sample=on_sample, on_progress=on_progress))
+    val_loss = result.evaluation.get("val_loss")
+    return {
+        "step": result.step,
+        "val_loss": val_loss,
+        "val_bits_per_token": None if val_loss is None else val_loss / LN2,
+        "val_perplexity": None if val_loss is None else _perplexity(val_loss),
+        "checkpoint": str(result.checkpoint),
+    }
+
+
+def _perplexity(nats: float) -> float:
+    """``exp(nats)``, ``inf`` when that overflows (a diverged model)."""
+    return math.exp(nats) if nats < 709.0 else math.inf
