@@ -58,7 +58,6 @@ class Regression(nn.Module):
 class ToyTask:
     """y = x A + noise; the noise generator and the position in the data are part of the run's state."""
 
-    KIND: ClassVar[str] = "toy"
     SCHEMA: ClassVar[dict[str, type]] = {"position": int}
     RATE_KEY: ClassVar[str] = "rows_per_s"
     A = np.array([[1.0, -2.0], [0.5, 0.0], [-1.0, 3.0]])

@@ -123,7 +123,7 @@ def setting(default: Any, help: str, **options: Any) -> Any:
 class RunConfig:
     """Base of the run-configuration dataclasses: settings, validation and ``to_dict`` / ``from_dict``."""
 
-    KIND: ClassVar[str]  # the checkpoint kind of the runs this configures
+    KIND: ClassVar[str]  # the checkpoint kind of the runs this configures (``bptt.models.io.LANGUAGE_MODEL``, ...)
 
     @classmethod
     @functools.cache

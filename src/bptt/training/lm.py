@@ -90,7 +90,6 @@ def build_model(cfg: TrainConfig, vocab_size: int) -> LanguageModel:
 class LanguageModelTask:
     """A language model's part of the training loop (see :class:`bptt.training.loop.Task`)."""
 
-    KIND: ClassVar[str] = LANGUAGE_MODEL
     SCHEMA: ClassVar[dict[str, type]] = {"vocab": dict, "streams": dict}
     RATE_KEY: ClassVar[str] = "tokens_per_s"
 

@@ -106,7 +106,6 @@ class Task(Protocol):
     fresh run, else the :class:`~bptt.training.checkpoint.TrainingCheckpoint` being resumed: the task reads
     what it needs before building its model, e.g. the vocabulary)."""
 
-    KIND: ClassVar[str]  # the checkpoint kind (``bptt.models.io.LANGUAGE_MODEL``, ...)
     SCHEMA: ClassVar[dict[str, type]]  # the task's own checkpoint entries and their JSON types
     RATE_KEY: ClassVar[str]  # the throughput's name in the metrics records
     config: RunConfig
@@ -157,7 +156,6 @@ class Task(Protocol):
 
 
 class TaskType(Protocol):
-    KIND: ClassVar[str]
     SCHEMA: ClassVar[dict[str, type]]
 
     def __call__(self, config: Any, checkpoint: TrainingCheckpoint | None) -> Task: ...
@@ -176,7 +174,7 @@ def run(task_type: TaskType, config: RunConfig, out_dir: str | Path, *, resume: 
     run_dir = RunDirectory(out_dir)
     checkpoint = None
     if resume:
-        checkpoint = run_dir.load_checkpoint(task_type.KIND, task_type.SCHEMA)
+        checkpoint = run_dir.load_checkpoint(config.KIND, task_type.SCHEMA)
         config = resumed_config(checkpoint, config)
     config.validate()
     task = task_type(config, checkpoint)
@@ -285,7 +283,7 @@ class Trainer:
         optimizer = pack_optimizer(task.optimizer.state_dict(), arrays)
         task_meta, task_arrays = task.state()
         arrays.update({f"array/{k}": v for k, v in task_arrays.items()})
-        meta = {"kind": task.KIND, "model_config": task.model.config(), "train_config": task.config.to_dict(),
+        meta = {"kind": task.config.KIND, "model_config": task.model.config(), "train_config": task.config.to_dict(),
                 **task_meta, "step": self.step, "total_steps": task.schedule.total_steps, "optimizer": optimizer,
                 "rng": {name: g.bit_generator.state for name, g in task.generators().items()},
                 "window": self.window.to_dict()}

@@ -84,7 +84,6 @@ def build_model(cfg: Seq2SeqConfig, src_vocab: ParallelVocab, tgt_vocab: Paralle
 class TranslatorTask:
     """A translator's part of the training loop (see :class:`bptt.training.loop.Task`)."""
 
-    KIND: ClassVar[str] = TRANSLATOR
     SCHEMA: ClassVar[dict[str, type]] = {"src_vocab": dict, "tgt_vocab": dict, "batches": dict, "data": dict}
     RATE_KEY: ClassVar[str] = "target_tokens_per_s"
 
