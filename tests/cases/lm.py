@@ -6,9 +6,7 @@ from __future__ import annotations
 import random
 from pathlib import Path
 
-from bptt.models.train import (
-    TrainConfig,
-)
+from bptt.training.lm import TrainConfig
 
 WORDS = "the cat sat on a mat while the dog ran to the big red ball and then slept".split()
 

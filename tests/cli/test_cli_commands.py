@@ -1,5 +1,6 @@
 """The command line as a whole: every command and sub-command has help, ``python -m bptt`` is the ``bptt``
-command, and each error is one line from the one error path."""
+command, each error is one line from the one error path, and the training commands' flags are generated from
+the run configurations' settings (their defaults, choices and help declared once)."""
 
 from __future__ import annotations
 
@@ -11,6 +12,7 @@ import pytest
 
 from bptt import cli
 from bptt.cli.errors import CLIError, Stopped, run_command
+from bptt.training import Seq2SeqConfig, TrainConfig
 
 
 def commands(parser: argparse.ArgumentParser, prefix: tuple[str, ...] = ()) -> list[tuple[str, ...]]:
@@ -70,3 +72,33 @@ def test_a_bad_flag_is_one_line_naming_the_command(capsys):
     assert ei.value.code == 2
     assert capsys.readouterr().err == ("bptt translate train: error: argument --num-layers: --num-layers must be in "
                                        "[1, 4], got 9 (see bptt translate train --help)\n")
+
+
+def subparser(*names: str):
+    parser = cli.build_parser()
+    for name in names:
+        action = next(a for a in parser._actions if a.__class__.__name__ == "_SubParsersAction")
+        parser = action.choices[name]
+    return parser
+
+
+@pytest.mark.parametrize(("config", "command"), [(TrainConfig, ("train",)), (Seq2SeqConfig, ("translate", "train"))])
+def test_every_setting_is_a_flag_with_the_declared_default_choices_and_help(config, command):
+    parser = subparser(*command)
+    flags = {a.dest: a for a in parser._actions}
+    defaults = config()
+    for s in config.settings():
+        if not s.flag:
+            assert s.name not in flags or flags[s.name].option_strings == [], s.name
+            continue
+        action = flags[s.name]
+        assert action.option_strings == [f"--{s.name.replace('_', '-')}"]
+        assert action.default is None  # given flags are the ones not None; the default is the dataclass's
+        assert action.help.startswith(s.help)
+        default = getattr(defaults, s.name)
+        if default not in (None, "", False):
+            shown = f"{default:g}" if isinstance(default, float) else str(default)
+            assert action.help.endswith(f"(default {shown})"), (s.name, action.help)
+        if s.choices is not None:
+            assert tuple(action.choices) == s.choices
+    assert {s.name for s in config.settings() if s.flag} <= set(flags)

@@ -27,7 +27,10 @@ import pytest
 from bptt import cli
 from bptt.data import Vocabulary
 from bptt.models import checkpoint as ckpt
-from bptt.models.train import Interrupted, TrainConfig, evaluate_loss, load_model, train
+from bptt.models.evaluation import evaluate_loss
+from bptt.models.io import load_language_model as load_model
+from bptt.training import Interrupted
+from bptt.training.lm import TrainConfig, train
 
 WORDS = "the cat sat on a mat while the dog ran to the big red ball and then slept".split()
 SMALL = ["--hidden-size", "16", "--num-layers", "2", "--seq-length", "8", "--batch-size", "4",
@@ -249,7 +252,7 @@ def test_evaluate_prints_nats_bits_and_perplexity(trained, tmp_path):
     model, vocab, meta = load_model(trained)
     ids = vocab.encode(text)
     assert res["tokens"] == len(ids)
-    cfg = meta["train_config_obj"]
+    cfg = TrainConfig.from_dict(meta["train_config"])
     assert res["nats_per_token"] == evaluate_loss(model, ids, cfg.batch_size, cfg.seq_length)
     assert res["bits_per_token"] == pytest.approx(res["nats_per_token"] / math.log(2), rel=1e-12)
     assert res["perplexity"] == pytest.approx(math.exp(res["nats_per_token"]), rel=1e-12)

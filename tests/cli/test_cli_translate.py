@@ -2,13 +2,10 @@
 
 Runs that only need the outcome call the CLI in process; everything about exit codes and stderr runs a
 subprocess: every bad input must give a non-zero exit code and exactly one line on stderr, never a traceback.
-Until ``translate`` is wired into ``bptt.cli`` the tests drive ``bptt.cli_translate`` (same parser, same
-messages) directly.
 """
 
 from __future__ import annotations
 
-import argparse
 import contextlib
 import io
 import json
@@ -23,19 +20,13 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from bptt import cli, cli_translate
+from bptt import cli
 from bptt.models import checkpoint as ckpt
-from bptt.models.seq2seq_train import Interrupted, Seq2SeqConfig, evaluate, load_translator, train
+from bptt.models.evaluation import evaluate_translator as evaluate
+from bptt.models.io import load_translator
+from bptt.training import Interrupted
+from bptt.training.seq2seq import Seq2SeqConfig, train
 
-
-def _wired() -> bool:
-    for action in cli.build_parser()._actions:
-        if isinstance(action, argparse._SubParsersAction):
-            return "translate" in action.choices
-    return False
-
-
-WIRED = _wired()
 SMALL = ["--level", "char", "--hidden-size", "12", "--embedding-size", "6", "--batch-size", "16",
          "--eval-every", "10", "--log-every", "5", "--eval-max", "20", "--seed", "2"]
 
@@ -44,12 +35,12 @@ def main_quiet(*args) -> tuple[int, str]:
     buf = io.StringIO()
     argv = [str(a) for a in args]
     with contextlib.redirect_stdout(buf):
-        rc = cli.main(["translate", *argv]) if WIRED else cli_translate.main(argv)
+        rc = cli.main(["translate", *argv])
     return rc, buf.getvalue()
 
 
 def run(*args, stdin: str | None = None) -> subprocess.CompletedProcess:
-    cmd = [sys.executable, "-m", *(["bptt", "translate"] if WIRED else ["bptt.cli_translate"])]
+    cmd = [sys.executable, "-m", "bptt", "translate"]
     return subprocess.run([*cmd, *map(str, args)], capture_output=True, text=True, timeout=120, input=stdin)
 
 
@@ -150,7 +141,7 @@ def test_ctrl_c_saves_a_checkpoint_that_resumes_identically(tmp_path, data):
     a, b = tmp_path / "a", tmp_path / "b"
     args = ["--train", data["train"], "--val", data["val"], *SMALL, "--hidden-size", "32", "--encoder", "bi",
             "--log-every", "1"]
-    cmd = [sys.executable, "-m", *(["bptt", "translate"] if WIRED else ["bptt.cli_translate"]), "train",
+    cmd = [sys.executable, "-m", "bptt", "translate", "train",
            *map(str, args), "--steps", "1000000", "--out", str(a)]
     proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
     try:

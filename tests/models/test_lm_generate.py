@@ -9,10 +9,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from bptt.models.train import (
-    load_model,
-    train,
-)
+from bptt.models.io import load_language_model as load_model
+from bptt.training.lm import train
 from cases.lm import small_cfg, word_text, write_corpus
 
 

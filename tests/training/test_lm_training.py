@@ -17,13 +17,10 @@ import pytest
 
 from bptt.data import DataError, Vocabulary
 from bptt.models import checkpoint as ckpt
-from bptt.models.train import (
-    Interrupted,
-    TrainingError,
-    evaluate_loss,
-    load_model,
-    train,
-)
+from bptt.models.evaluation import evaluate_loss
+from bptt.models.io import load_language_model as load_model
+from bptt.training import Interrupted, TrainingError
+from bptt.training.lm import train
 from cases.lm import small_cfg, word_text, write_corpus
 
 

@@ -1,5 +1,5 @@
-"""Run configurations: every setting declared once (default, help, choices, range), validated from that one
-declaration, and the command line's flags generated from it."""
+"""Run configurations: every setting declared once (default, help, choices, range) and validated from that one
+declaration (the command line's flags generated from it: tests/cli/test_cli_commands.py)."""
 
 from __future__ import annotations
 
@@ -8,39 +8,8 @@ import math
 
 import pytest
 
-from bptt.cli import build_parser
 from bptt.training import Seq2SeqConfig, TrainConfig
 from bptt.training.config import Setting
-
-
-def subparser(*names: str):
-    parser = build_parser()
-    for name in names:
-        action = next(a for a in parser._actions if a.__class__.__name__ == "_SubParsersAction")
-        parser = action.choices[name]
-    return parser
-
-
-@pytest.mark.parametrize(("config", "command"), [(TrainConfig, ("train",)), (Seq2SeqConfig, ("translate", "train"))])
-def test_every_setting_is_a_flag_with_the_declared_default_choices_and_help(config, command):
-    parser = subparser(*command)
-    flags = {a.dest: a for a in parser._actions}
-    defaults = config()
-    for s in config.settings():
-        if not s.flag:
-            assert s.name not in flags or flags[s.name].option_strings == [], s.name
-            continue
-        action = flags[s.name]
-        assert action.option_strings == [f"--{s.name.replace('_', '-')}"]
-        assert action.default is None  # given flags are the ones not None; the default is the dataclass's
-        assert action.help.startswith(s.help)
-        default = getattr(defaults, s.name)
-        if default not in (None, "", False):
-            shown = f"{default:g}" if isinstance(default, float) else str(default)
-            assert action.help.endswith(f"(default {shown})"), (s.name, action.help)
-        if s.choices is not None:
-            assert tuple(action.choices) == s.choices
-    assert {s.name for s in config.settings() if s.flag} <= set(flags)
 
 
 def test_shaping_and_schedule_split_the_settings():

@@ -1,6 +1,6 @@
 """``bptt explain``: the HTML page of seed 000's figures from a live model.
 
-The command is exercised through :func:`bptt.cli_explain.add_parser` (the lead wires it into ``bptt.cli``).
+The command is exercised through ``bptt.cli.main(["explain", ...])``; its runs are built by :mod:`bptt.cli.explain`.
 The page is rendered in headless Chromium (Debian's ``chromium``; ``.ci/run`` installs it): it must render
 without console errors, every panel must be present and visible, the page must not be blank, and the step
 switch must show the values of the chosen step.
@@ -8,7 +8,6 @@ switch must show the values of the chosen step.
 
 from __future__ import annotations
 
-import argparse
 import contextlib
 import importlib.util
 import io
@@ -25,9 +24,9 @@ import numpy as np
 import pytest
 
 import bptt
-from bptt import cli_explain, nn
+from bptt import cli, nn
+from bptt.cli import explain as explain_cmd
 from bptt.viz import explain as E
-from bptt.viz import flow as FL
 
 CHROMIUM_HELP = (
     "headless Chromium is required for the render test and was not found (tried $BPTT_CHROMIUM, chromium, "
@@ -40,13 +39,9 @@ SEED_BPTT = {"dHt": "dh", "dOt": "do", "dCt": "dc", "dCprojt": "dg", "dFt": "df"
 
 
 def explain_cli(*args: str) -> tuple[int, str, str]:
-    parser = argparse.ArgumentParser(prog="bptt")
-    sub = parser.add_subparsers(dest="command")
-    cli_explain.add_parser(sub)
-    ns = parser.parse_args(["explain", *map(str, args)])
     out, err = io.StringIO(), io.StringIO()
     with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
-        rc = ns.func(ns)
+        rc = cli.main(["explain", *map(str, args)])
     return rc, out.getvalue(), err.getvalue()
 
 
@@ -63,7 +58,7 @@ def panel_order(html: str) -> list[str]:
 @pytest.fixture(scope="module")
 def checkpoint(tmp_path_factory) -> Path:
     """A tiny word-level LSTM language model trained for a few steps."""
-    from bptt.models.train import TrainConfig, train
+    from bptt.training.lm import TrainConfig, train
 
     d = tmp_path_factory.mktemp("ckpt")
     words = "the cat sat on a mat while the dog ran to the big red ball".split()
@@ -100,7 +95,7 @@ def test_default_page_is_the_seed_example(tmp_path):
 
 
 def test_page_values_are_the_traced_values(tmp_path):
-    run = E.seed_run()
+    run = explain_cmd.seed_run()
     html = E.render(run, step=1)
     data = page_data(html)
     lt = run.trace["lstm"][0]
@@ -158,11 +153,11 @@ def test_bad_input_gives_one_clear_line(tmp_path, args, message):
 def test_bad_choices_are_argparse_errors(capsys):
     for args in (["--direction", "sideways"], ["--step", "two"], ["--length", "0"]):
         with pytest.raises(SystemExit) as exc:
-            explain_cli(*args)
+            cli.main(["explain", *args])
         assert exc.value.code == 2
     err = capsys.readouterr().err
     assert "invalid choice: 'sideways'" in err and "--step must be an integer, got 'two'" in err
-    assert "--length must be >= 1, got 0" in err
+    assert "--length must be a positive integer, got 0" in err
 
 
 def test_trained_checkpoint(tmp_path, checkpoint):
@@ -218,21 +213,6 @@ def test_source_lines_point_at_the_backward_pass():
 
 
 # ---------------------------------------------------------------------------------------------- gradient flow
-def test_gradient_flow_data():
-    res = FL.gradient_flow(T=30, hidden_size=16)
-    for kind in ("rnn", "gru", "lstm"):
-        v = res["dh"][kind]
-        assert v.shape == (30,) and np.all(np.isfinite(v)) and v[-1] > 0
-    assert set(res["dc"]) == {"lstm"}
-    decay = {k: res["dh"][k][0] / res["dh"][k][-1] for k in res["dh"]}
-    assert decay["rnn"] < decay["lstm"], "the RNN's gradient must vanish faster than the LSTM's"
-    g = FL.gate_norms_over_training(steps=4, T=5, hidden_size=6, batch=4)
-    assert set(g["gates"]["lstm"]) == {"da_i", "da_f", "da_g", "da_o"}
-    assert set(g["gates"]["gru"]) == {"da_r", "da_z", "da_n"}
-    assert all(v.shape == (4,) and np.all(np.isfinite(v)) for v in g["gates"]["lstm"].values())
-    assert g["loss"]["lstm"].shape == (4,)
-
-
 def test_flow_without_matplotlib_fails_with_one_line(tmp_path, monkeypatch):
     monkeypatch.setitem(sys.modules, "matplotlib", None)  # makes `import matplotlib` raise ImportError
     out = tmp_path / "p.html"
@@ -250,7 +230,7 @@ def test_flow_pictures(tmp_path):
         rc, _, err = explain_cli("--out", out, "--flow")
         assert rc == 2 and "--flow needs matplotlib" in err
         return
-    path = E.explain(out, flow=True, flow_options={"T": 20, "steps": 5})
+    path = explain_cmd.write_page(out, flow=True, flow_options={"T": 20, "steps": 5})
     html = path.read_text(encoding="utf-8")
     assert panel_order(html)[-1] == "panel-gradient-flow"
     assert html.count('src="data:image/png;base64,') == 2
@@ -317,7 +297,7 @@ def test_page_renders_in_headless_chromium(tmp_path):
     assert vis == expected, f"panels not visible: {set(expected) - set(vis)}"
 
     # the step switch: #t=0 shows step 0's values
-    lt = E.seed_run().trace["lstm"][0]
+    lt = explain_cmd.seed_run().trace["lstm"][0]
     dom0, console = run_chromium(tmp_path, page.as_uri() + "#t=0", "--dump-dom")
     assert console == []
     shown = re.findall(r'<text class="v"[^>]*data-q="bw:dc" data-i="(\d)">([^<]+)</text>', dom0)
