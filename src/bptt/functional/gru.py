@@ -13,7 +13,16 @@ row blocks in PyTorch's gate order ``r, z, n``. Per step:
 Note the reset gate multiplies the *recurrent projection including its bias* :math:`b_{hn}` (PyTorch and
 Keras ``reset_after=True``), so ``b_hn`` cannot be folded into ``b_in``.
 
-**Backward.** With :math:`dh = dy_t + dh_{next}` and :math:`gh^n_t = h_{t-1} W_{hn}^\top + b_{hn}`:
+**How the forward pass is computed.** The input projections of all steps are one matrix product, with
+``b_hh``'s ``r`` and ``z`` blocks folded into ``b_ih`` (``b_hn`` cannot be, see above). The sigmoid never
+appears: the ``r`` and ``z`` rows of the weights and biases are pre-scaled by 1/2 so that
+:math:`\sigma(a) = \tfrac12 \tanh(a/2) + \tfrac12` is one ``tanh`` call on both gates, and the step writes the
+gates into the input-projection array ``GX`` in place; :math:`h_t` is formed as
+:math:`n_t + z_t \odot (h_{t-1} - n_t)`.
+
+**Backward, the math** (read the twin :mod:`bptt.functional.reference.gru` for it step by step, one named
+assignment per line, held equal to this op in float64 by the tests). With :math:`dh = dy_t + dh_{next}`
+(the seed's dHt) and :math:`gh^n_t = h_{t-1} W_{hn}^\top + b_{hn}`:
 
 .. math::
 
@@ -23,11 +32,23 @@ Keras ``reset_after=True``), so ``b_hn`` cannot be folded into ``b_in``.
     dgh &= [da^r, da^z, da^n \odot r_t], & dgx &= [da^r, da^z, da^n]\\
     dh_{next} &= dh \odot z_t + dgh\, W_{hh}
 
-Every gate gradient is ``dh`` times a factor that does not depend on the carried gradient, so those
-factors are formed for all steps before the loop; a step is then two ufuncs, one broadcast multiply and one
-matrix product. Weight gradients are single products over all steps:
+**Backward, as this op computes it.** ``dn``, ``dz`` and ``dr`` are never formed: every gate gradient is
+``dh`` times a factor that does not depend on the carried gradient, and these factors are formed for all
+steps before the loop,
+
+.. math::
+
+    P^n_t = (1 - z_t)(1 - n_t^2), \qquad
+    Q_t = [\,P^n_t\, gh^n_t\, r_t (1 - r_t),\; (h_{t-1} - n_t)\, z_t (1 - z_t),\; P^n_t\, r_t\,]
+
+so a step is one add (``dh``), **one broadcast multiply that writes the three blocks of** :math:`dgh`
+**at once** (``dh[:, None, :] * Q``), one multiply-add and one matrix product for ``dh_next``. After the
+loop :math:`dgx` is :math:`dgh` with its ``n`` block replaced by :math:`dh \odot P^n`, and the weight
+gradients are single products over all steps:
 :math:`dW_{ih} = \sum_t dgx_t^\top x_t`, :math:`dW_{hh} = \sum_t dgh_t^\top h_{t-1}`,
-:math:`db_{ih} = \sum dgx`, :math:`db_{hh} = \sum dgh`.
+:math:`db_{ih} = \sum dgx`, :math:`db_{hh} = \sum dgh`, :math:`dx_t = dgx_t W_{ih}`.
+
+``lengths`` (packed sequences) works as in :mod:`bptt.functional.lstm`.
 """
 
 from __future__ import annotations

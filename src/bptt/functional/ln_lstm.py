@@ -42,6 +42,27 @@ with ``forget_bias``). :math:`m_t` is the optional recurrent-dropout mask on ``g
 
 and after the loop :math:`dK = \sum_t [x_t, h_{t-1}]^\top da_t` (two single products, one for the ``x`` rows
 and one for the ``h`` rows), :math:`dx = da\,K_x^\top`.
+
+**As this op computes it.** The forward pass multiplies all inputs by :math:`K_x` in one matrix product
+and per step adds :math:`h_{t-1} K_h`; the row moments of the layer norms are matrix-vector products
+(``_row_mean``, ``_row_dot``), and the four gate layer norms run as one ``(B, 4, H)`` operation. The sigmoid
+never appears: the gates are one in-place ``tanh`` of the halved pre-activations,
+:math:`\sigma(a) = \tfrac12 \tanh(a/2) + \tfrac12` (``g`` is kept from a separate ``tanh`` before that).
+In the backward pass the seed's ``do``, ``dg``, ``df``, ``di`` are never formed as named arrays: the
+factors that do not depend on the carried gradients,
+
+.. math::
+
+    K_t = o (1 - \tanh^2 c_t), \quad Q_t = \tanh(c_t)\, o (1 - o), \quad
+    P_t = [\,g\, i (1 - i),\; i\, m_t (1 - \tanh^2 \hat a^j),\; c_{t-1} f (1 - f)\,]
+
+are formed for all steps before the loop, so a step is: ``dc = dh K + dc_next``, the state layer-norm
+backward, **one broadcast multiply for the i, j and f gate gradients at once** (``dc~[:, None, :] * P``),
+``da^o = dh Q``, ``dc_next = dc~ f``, the gate layer-norm backward and one matrix product for ``dh_next``.
+The gains' and shifts' gradients are sums over all steps after the loop. The twin
+:mod:`bptt.functional.reference.ln_lstm` writes the same step by step in the seed's order and names (the
+layer norm's forward and backward as their own small functions), held equal to this op in float64 by the
+tests.
 """
 
 from __future__ import annotations

@@ -10,41 +10,50 @@ is ``(4H, H)``, ``b_ih`` and ``b_hh`` are ``(4H,)``, with the four row blocks in
            \quad (+\,\text{forget\_bias on the } f \text{ block})\\
     i_t &= \sigma(a^i_t), \quad f_t = \sigma(a^f_t), \quad g_t = \tanh(a^g_t), \quad o_t = \sigma(a^o_t)\\
     c_t &= f_t \odot c_{t-1} + i_t \odot g_t\\
-    h_t &= o_t \odot \tanh(c_t)
+    h_t &= o_t \odot \tanh(c_t) \quad (\text{or } (o_t \odot \tanh c_t)\, W_{hr}^\top
+           \text{ with a projection } W_{hr} \text{ of shape } (P, H))
 
 ``g`` is seed 000's "Cproj" (the candidate cell state). In the seed's notation the input to the gates is
 :math:`z_t = [x_t, h_{t-1}]` ("HX"), here split into its two matrix products.
 
 **How the forward pass is computed.** The input projections of all ``T`` steps are one matrix product
-``(T·B, D) @ (D, 4H)``. Inside the loop there is one product ``h_{t-1} W_hh^T`` per step and a handful of
-in-place ufuncs. The three sigmoids and the tanh are evaluated with a single ``tanh`` call, using
-:math:`\sigma(a) = \tfrac12 \tanh(a/2) + \tfrac12`: the ``i, f, o`` rows of the weights and biases are
-pre-scaled by 1/2 (exact in binary floating point).
+``(T·B, D) @ (D, 4H)``, with both biases and ``forget_bias`` folded into one bias vector. Inside the loop
+there is one product ``h_{t-1} W_hh^T`` per step (into a preallocated buffer) and a handful of in-place
+ufuncs. The sigmoid never appears: the three sigmoids and the tanh are evaluated with a single ``tanh``
+call, using :math:`\sigma(a) = \tfrac12 \tanh(a/2) + \tfrac12`, for which the ``i, f, o`` rows of the
+weights and biases are pre-scaled by 1/2 (exact in binary floating point); the gate activations then
+overwrite the pre-activations in place (the array ``A``).
 
-**Backward (backpropagation through time).** Walking ``t`` backwards with the carried gradients
-``dh_next`` :math:`= \partial L/\partial h_t` from step ``t+1`` and ``dc_next``, each step computes, in the
-seed's order and with the seed's names:
+**Backward (backpropagation through time), as this op computes it.** The math is seed 000's, but this
+code is organised for speed and never forms the seed's ``do``, ``dg``, ``df``, ``di`` as named arrays: read
+the twin :mod:`bptt.functional.reference.lstm` for the step-by-step form, one named assignment per seed
+quantity (dHt, dOt, dCt, dCprojt, dFt, dIt, dHX, dC_next) in the seed's order, held equal to this op in
+float64 by the tests. Here, walking ``t`` backwards with the carried gradients ``dh_next``
+:math:`= \partial L/\partial h_t` and ``dc_next``, every gate gradient is a carried gradient times a factor
+that does not depend on it:
 
 .. math::
 
-    dh &= dy_t + dh_{next}                                  && \text{(dHt)}\\
-    do &= dh \odot \tanh(c_t), \quad da^o = do \odot o_t (1 - o_t)   && \text{(dOt)}\\
-    dc &= dc_{next} + dh \odot o_t \odot (1 - \tanh^2 c_t)   && \text{(dCt)}\\
-    dg &= dc \odot i_t, \quad da^g = dg \odot (1 - g_t^2)       && \text{(dCprojt)}\\
-    df &= dc \odot c_{t-1}, \quad da^f = df \odot f_t (1 - f_t) && \text{(dFt)}\\
-    di &= dc \odot g_t, \quad da^i = di \odot i_t (1 - i_t)     && \text{(dIt)}\\
-    dz &= da_t\, [W_{ih}, W_{hh}] \;\Rightarrow\; dx_t = da_t W_{ih},\; dh_{next} = da_t W_{hh} && \text{(dHX)}\\
-    dc_{next} &= dc \odot f_t                                 && \text{(dC\_next)}
+    dh &= dy_t + dh_{next}                                    \qquad \text{(dHt; } dr = dh\,W_{hr}
+          \text{ replaces } dh \text{ below with a projection)}\\
+    dc &= dc_{next} + dh \odot K_t, \qquad K_t = o_t (1 - \tanh^2 c_t)\\
+    da^o &= dh \odot Q_t, \qquad Q_t = \tanh(c_t)\, o_t (1 - o_t)\\
+    [da^i, da^f, da^g] &= dc \odot P_t, \qquad
+        P_t = [\,g_t\, i_t (1 - i_t),\; c_{t-1} f_t (1 - f_t),\; i_t (1 - g_t^2)\,]\\
+    dc_{next} &= dc \odot f_t, \qquad dh_{next} = da_t W_{hh}
 
-The factors that do not depend on the carried gradients (``o(1 - tanh²c)``, ``tanh(c)·o(1-o)``,
-``g·i(1-i)``, ``c_{t-1}·f(1-f)``, ``i(1-g²)``) are formed a block of steps at a time (blocks sized to stay
-in cache) ahead of the per-step work, so a step costs five small ufuncs and one matrix product. After the
-loop the weight gradients are single matrix products over all ``T·B`` rows:
+The factors ``K``, ``Q`` and ``P`` (``Pf`` in the code) are formed ahead of the per-step work for a block of
+steps at a time, into buffers sized to stay in cache (``K`` and ``Q`` about :math:`2^{15}` elements per
+block, ``P`` three times that), so a step is:
+one add (``dh``), one multiply-add (``dc``), **one broadcast multiply that writes the i, f and g gate
+gradients at once** (``dc[:, None, :] * Pf``), one multiply for ``da^o``, one for ``dc_next`` and one
+matrix product for ``dh_next``; all gate gradients go into one ``(T, B, 4H)`` array ``dA``. After the loop
+the weight gradients are single matrix products over all ``T·B`` rows:
 
 .. math::
 
     dW_{ih} = \sum_t da_t^\top x_t, \quad dW_{hh} = \sum_t da_t^\top h_{t-1},
-    \quad db_{ih} = db_{hh} = \sum_t \sum_b da_t
+    \quad db_{ih} = db_{hh} = \sum_t \sum_b da_t, \quad dx_t = da_t W_{ih}
 
 ``lengths`` (optional, ``(B,)`` ints in ``[1, T]``) gives packed-sequence semantics: at steps ``t ≥
 lengths[b]`` sequence ``b`` reads no input, keeps its state, outputs zeros and passes gradients straight
@@ -125,9 +134,9 @@ def forward(
 
     Returns ``((y, h_n, c_n), cache)`` with ``y`` of shape ``(T, B, H)`` (``(T, B, P)`` with a projection;
     time order, also for ``reverse``), ``h_n`` of shape ``(B, H)`` (or ``(B, P)``) and ``c_n`` ``(B, H)``.
-    ``y``, ``h_n`` and ``c_n`` are views of the cache: copy them before changing them in place. With a
-    workspace ``ws`` the cache's buffers are recycled by ``backward``. ``record`` (see :mod:`bptt.nn.hooks`),
-    when given, is called once with the cache at the end.
+    ``y`` (unless ``lengths`` is given), ``h_n`` and ``c_n`` are views of the cache: copy them before
+    changing them in place. With a workspace ``ws`` the cache's buffers are recycled by ``backward``.
+    ``record`` (see :mod:`bptt.nn.hooks`), when given, is called once with the cache at the end.
     """
     T, B, D = x.shape
     H = W_hh.shape[0] // 4

@@ -8,10 +8,18 @@ Shapes: ``x`` ``(T, B, D)``, ``h0`` ``(B, H)``, ``W_ih`` ``(H, D)``, ``W_hh`` ``
 
 with :math:`\phi = \tanh` (:math:`\phi' = 1 - h_t^2`) or ReLU (:math:`\phi' = [h_t > 0]`).
 
-**Backward.** :math:`dh = dy_t + dh_{next}`, :math:`da_t = dh \odot \phi'`,
+**Forward, as computed.** The input projections of all steps (both biases folded in) are one matrix
+product; a step is one product ``h_{t-1} W_hh^T`` into the output buffer and one in-place ``tanh`` or
+``maximum``.
+
+**Backward.** :math:`dh = dy_t + dh_{next}` (the seed's dHt), :math:`da_t = dh \odot \phi'`,
 :math:`dh_{next} = da_t W_{hh}`; then :math:`dW_{ih} = \sum_t da_t^\top x_t`,
 :math:`dW_{hh} = \sum_t da_t^\top h_{t-1}`, :math:`db_{ih} = db_{hh} = \sum da`. This product of
-Jacobians :math:`\prod_t \mathrm{diag}(\phi'_t) W_{hh}` is where gradients vanish or explode.
+Jacobians :math:`\prod_t \mathrm{diag}(\phi'_t) W_{hh}` is where gradients vanish or explode. As computed:
+:math:`\phi'` is formed for all steps before the loop (from the stored outputs :math:`h_t`, zeroed at padded
+steps), a step is one multiply and one matrix product, and the weight gradients are single matrix products
+over all ``T·B`` rows after the loop. The twin :mod:`bptt.functional.reference.rnn` writes the same step by
+step (with the seed's :math:`z_t = [x_t, h_{t-1}]`, "HX"), held equal to this op in float64 by the tests.
 """
 
 from __future__ import annotations
