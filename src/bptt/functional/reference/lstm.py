@@ -257,10 +257,11 @@ def backward(
     dW_ih = sum((g.dW_ih for g in grads), np.zeros(W_ih.shape, dtype=dt))
     dW_hh = sum((g.dW_hh for g in grads), np.zeros(W_hh.shape, dtype=dt))
     db = sum((g.db for g in grads), np.zeros(4 * H, dtype=dt))
-    result = (dx if need_dx else None, dh_carry, dc_carry, dW_ih, dW_hh,
-              db if has_bias else None, db.copy() if has_bias else None)
-    if W_hr is not None:
-        result += (sum((g.dW_hr for g in grads), np.zeros(W_hr.shape, dtype=dt)),)
+    db_ih = db if has_bias else None
+    db_hh = db.copy() if has_bias else None
     if record is not None:
         record(cache, grads)
-    return result
+    if W_hr is None:
+        return dx if need_dx else None, dh_carry, dc_carry, dW_ih, dW_hh, db_ih, db_hh
+    dW_hr = sum((g.dW_hr for g in grads), np.zeros(W_hr.shape, dtype=dt))
+    return dx if need_dx else None, dh_carry, dc_carry, dW_ih, dW_hh, db_ih, db_hh, dW_hr
