@@ -148,5 +148,6 @@ def run(module: Any, case: Case, **extra: Any) -> tuple[tuple, tuple, Any]:
         grads = (module.backward(case.dout, cache),)
     else:
         grads = module.backward(case.dout, cache, need_dx=need_dx, **fw_extra)
-    grads = tuple(None if g is None else np.array(g, copy=True) for g in grads)
+    copies = [None if g is None else np.array(g, copy=True) for g in grads]
+    grads = type(grads)(*copies) if hasattr(grads, "_fields") else tuple(copies)  # keep a NamedTuple's type
     return out, grads, cache

@@ -18,7 +18,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from reference_cases import DOUTS, TWINS, Case, cross_entropy_case, recurrent_case, run
 
-from bptt.functional._workspace import Workspace
+from bptt.functional.workspace import Workspace
 
 RTOL = 1e-12
 
@@ -30,9 +30,10 @@ def assert_twins_equal(case: Case, *, need_dx: bool = True, ws: Workspace | None
     out_r, grads_r, _ = run(reference, case, need_dx=need_dx)
     assert len(out_r) == len(out_f), f"{case.op}: {len(out_r)} outputs, fast has {len(out_f)}"
     assert len(grads_r) == len(grads_f), f"{case.op}: {len(grads_r)} gradients, fast has {len(grads_f)}"
+    assert type(grads_r) is type(grads_f), f"{case.op}: gradients are {type(grads_r)}, fast {type(grads_f)}"
     out_names = ["y", "h_n", "c_n"] if case.op != "cross_entropy" else ["loss"]
     grad_names = ["d" + n for n in case.names] if case.op != "cross_entropy" else ["dlogits"]
-    for name, r, f in zip(out_names + grad_names, out_r + grads_r, out_f + grads_f):
+    for name, r, f in zip(out_names + grad_names, out_r + tuple(grads_r), out_f + tuple(grads_f)):
         if r is not None and f is not None:
             assert r.dtype == f.dtype, f"{case.op} {name}: dtype {r.dtype}, fast {f.dtype}"
         assert_close(r, f, RTOL, name=f"{case.op} {name}")
@@ -112,7 +113,7 @@ def test_float32_results_have_the_fast_dtypes(op):
     fast, reference = TWINS[op]
     out_f, grads_f, _ = run(fast, case)
     out_r, grads_r, _ = run(reference, case)
-    for f, r in zip(out_f + grads_f, out_r + grads_r):
+    for f, r in zip(out_f + tuple(grads_f), out_r + tuple(grads_r)):
         assert (f is None) == (r is None)
         if f is not None:
             assert r.dtype == f.dtype == np.float32

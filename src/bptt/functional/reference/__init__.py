@@ -47,7 +47,9 @@ that build on it:
 - ``step_forward(x_t, h_prev, [c_prev,] *weights, **options) -> (state, StepCache)`` and
   ``step_backward(dy_t, dh_next_in, [dc_next_in,] step_cache, *weights, **options) -> StepGrads``;
 - ``forward(...) -> (outputs, SequenceCache)`` and ``backward(dout, cache, *, need_dx=True, record=None)``,
-  both with the fast twin's arguments and results;
+  both with the fast twin's arguments and results (``backward`` returns the very gradient NamedTuple of the
+  fast twin: ``LSTMGrads`` / ``LSTMProjectionGrads``, ``HiddenGrads``, ``LNLSTMGrads``, imported from it,
+  the only thing a reference module takes from the fast tier);
 - ``StepCache`` and ``StepGrads`` are :class:`typing.NamedTuple` s of per-step ``(B, ·)`` arrays named as in
   the seed; ``SequenceCache.steps[t]`` is the ``StepCache`` of time step ``t`` (time order, also for the
   reverse direction), ``SequenceCache.mask`` the ``(T, B, 1)`` packed-sequence mask;

@@ -32,12 +32,24 @@ for checking, not for training.
 
 from __future__ import annotations
 
+from typing import NamedTuple
+
 import numpy as np
+
+
+class CrossEntropyCache(NamedTuple):
+    """What :func:`backward` needs."""
+
+    p: np.ndarray  # (N, C) softmax(x)
+    y_safe: np.ndarray  # (N,) targets, the ignored ones replaced by 0
+    keep: np.ndarray  # (N,) booleans: the target is not ignore_index
+    M: int  # number of kept rows
+    reduction: str
 
 
 def forward(
     x: np.ndarray, y: np.ndarray, ignore_index: int = -100, reduction: str = "mean"
-) -> tuple[np.ndarray, tuple]:
+) -> tuple[np.ndarray, CrossEntropyCache]:
     """Return the loss (0-d, or ``(N,)`` for ``reduction="none"``) and the cache, like the fast op."""
     N = x.shape[0]
     keep = y != ignore_index  # rows that count
@@ -53,10 +65,10 @@ def forward(
         loss = np.asarray(losses.sum(), dtype=x.dtype)
     else:
         loss = losses.astype(x.dtype, copy=False)
-    return loss, (p, y_safe, keep, M, reduction)
+    return loss, CrossEntropyCache(p, y_safe, keep, M, reduction)
 
 
-def backward(dloss: np.ndarray | float, cache: tuple) -> np.ndarray:
+def backward(dloss: np.ndarray | float, cache: CrossEntropyCache) -> np.ndarray:
     """Return ``dx`` ``(N, C)``, the chain rule through the log-likelihood and then the softmax."""
     p, y_safe, keep, M, reduction = cache
     N = p.shape[0]

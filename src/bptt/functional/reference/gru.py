@@ -41,6 +41,7 @@ from typing import NamedTuple
 
 import numpy as np
 
+from ..sequence import HiddenGrads  # the result type, shared with the fast twin
 from .common import packed_mask, processing_order, sigmoid
 
 
@@ -175,8 +176,8 @@ def backward(
     *,
     need_dx: bool = True,
     record: Callable | None = None,
-) -> tuple:
-    """Backpropagate ``dout = (dy, dh_n)``; returns ``(dx, dh0, dW_ih, dW_hh, db_ih, db_hh)`` like
+) -> HiddenGrads:
+    """Backpropagate ``dout = (dy, dh_n)``; returns ``HiddenGrads(dx, dh0, dW_ih, dW_hh, db_ih, db_hh)`` like
     :func:`bptt.functional.gru.backward`."""
     dy, dh_n = dout
     steps, W_ih, W_hh, has_bias, reverse, _, mask = cache
@@ -200,4 +201,4 @@ def backward(
     db_hh = sum((g.db_hh for g in grads), np.zeros(3 * H, dtype=dt)) if has_bias else None
     if record is not None:
         record(cache, grads)
-    return dx if need_dx else None, dh_carry, dW_ih, dW_hh, db_ih, db_hh
+    return HiddenGrads(dx if need_dx else None, dh_carry, dW_ih, dW_hh, db_ih, db_hh)

@@ -60,6 +60,7 @@ from typing import NamedTuple
 
 import numpy as np
 
+from ..ln_lstm import LNLSTMGrads  # the result type, shared with the fast twin
 from .common import packed_mask, processing_order, sigmoid
 
 EPS = 1e-12  # TensorFlow's hard-coded layer-norm variance epsilon
@@ -286,8 +287,8 @@ def backward(
     *,
     need_dx: bool = True,
     record: Callable | None = None,
-) -> tuple:
-    """Backpropagate ``(dy, dh_n, dc_n)``; returns ``(dx, dh0, dc0, dkernel, dbias, dgamma, dbeta)`` like
+) -> LNLSTMGrads:
+    """Backpropagate ``(dy, dh_n, dc_n)``; returns ``LNLSTMGrads(dx, dh0, dc0, dkernel, dbias, dgamma, dbeta)`` like
     :func:`bptt.functional.ln_lstm.backward`."""
     dy, dh_n, dc_n = dout
     steps, kernel, has_bias, gamma, _, reverse, _, mask = cache
@@ -316,4 +317,4 @@ def backward(
         dbeta = sum((g.dbeta for g in grads), np.zeros((5, H), dtype=dt))
     if record is not None:
         record(cache, grads)
-    return dx if need_dx else None, dh_carry, dc_carry, dkernel, dbias, dgamma, dbeta
+    return LNLSTMGrads(dx if need_dx else None, dh_carry, dc_carry, dkernel, dbias, dgamma, dbeta)

@@ -54,6 +54,7 @@ from typing import NamedTuple
 
 import numpy as np
 
+from ..lstm import LSTMGrads, LSTMProjectionGrads  # the result types, shared with the fast twin
 from .common import packed_mask, processing_order, sigmoid
 
 
@@ -229,11 +230,12 @@ def backward(
     *,
     need_dx: bool = True,
     record: Callable | None = None,
-) -> tuple:
+) -> LSTMGrads | LSTMProjectionGrads:
     """Backpropagate ``dout = (dy, dh_n, dc_n)`` (``None`` for zero) through time.
 
-    Returns ``(dx, dh0, dc0, dW_ih, dW_hh, db_ih, db_hh)`` (biases ``None`` without biases, ``dx`` ``None``
-    with ``need_dx=False``), followed by ``dW_hr`` with a projection, like :func:`bptt.functional.lstm.backward`.
+    Returns :class:`~bptt.functional.lstm.LSTMGrads` ``(dx, dh0, dc0, dW_ih, dW_hh, db_ih, db_hh)`` (biases
+    ``None`` without biases, ``dx`` ``None`` with ``need_dx=False``), or with a projection
+    :class:`~bptt.functional.lstm.LSTMProjectionGrads`, the same followed by ``dW_hr``, like the fast twin.
     """
     dy, dh_n, dc_n = dout
     steps, W_ih, W_hh, W_hr, has_bias, _, reverse, _, mask = cache
@@ -262,6 +264,6 @@ def backward(
     if record is not None:
         record(cache, grads)
     if W_hr is None:
-        return dx if need_dx else None, dh_carry, dc_carry, dW_ih, dW_hh, db_ih, db_hh
+        return LSTMGrads(dx if need_dx else None, dh_carry, dc_carry, dW_ih, dW_hh, db_ih, db_hh)
     dW_hr = sum((g.dW_hr for g in grads), np.zeros(W_hr.shape, dtype=dt))
-    return dx if need_dx else None, dh_carry, dc_carry, dW_ih, dW_hh, db_ih, db_hh, dW_hr
+    return LSTMProjectionGrads(dx if need_dx else None, dh_carry, dc_carry, dW_ih, dW_hh, db_ih, db_hh, dW_hr)

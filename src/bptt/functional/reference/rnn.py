@@ -34,6 +34,7 @@ from typing import NamedTuple
 
 import numpy as np
 
+from ..sequence import HiddenGrads  # the result type, shared with the fast twin
 from .common import packed_mask, processing_order
 
 
@@ -158,8 +159,8 @@ def backward(
     *,
     need_dx: bool = True,
     record: Callable | None = None,
-) -> tuple:
-    """Backpropagate ``dout = (dy, dh_n)``; returns ``(dx, dh0, dW_ih, dW_hh, db_ih, db_hh)`` like
+) -> HiddenGrads:
+    """Backpropagate ``dout = (dy, dh_n)``; returns ``HiddenGrads(dx, dh0, dW_ih, dW_hh, db_ih, db_hh)`` like
     :func:`bptt.functional.rnn.backward`."""
     dy, dh_n = dout
     steps, W_ih, W_hh, has_bias, nonlinearity, reverse, _, mask = cache
@@ -185,4 +186,4 @@ def backward(
         record(cache, grads)
     db_ih = db if has_bias else None
     db_hh = db.copy() if has_bias else None
-    return dx if need_dx else None, dh_carry, dW_ih, dW_hh, db_ih, db_hh
+    return HiddenGrads(dx if need_dx else None, dh_carry, dW_ih, dW_hh, db_ih, db_hh)
