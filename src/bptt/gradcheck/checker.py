@@ -1,4 +1,4 @@
-r"""Finite-difference gradient checking for any forward/backward pair or module.
+r"""The finite-difference checker: central differences against any forward/backward pair or module.
 
 The hand-derived backward passes are checked against central differences in float64:
 
@@ -27,7 +27,7 @@ from typing import Any
 
 import numpy as np
 
-from .nn.module import Module, no_grad
+from ..nn.module import Module, no_grad
 
 
 class GradcheckError(AssertionError):
