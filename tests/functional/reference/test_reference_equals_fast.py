@@ -13,12 +13,12 @@ import itertools
 
 import numpy as np
 import pytest
-from helpers import assert_close, seeded_rng
 from hypothesis import given, settings
 from hypothesis import strategies as st
-from reference_cases import DOUTS, TWINS, Case, cross_entropy_case, recurrent_case, run
 
 from bptt.functional.workspace import Workspace
+from cases.reference import DOUTS, TWINS, Case, cross_entropy_case, recurrent_case, run
+from helpers import assert_close, seeded_rng
 
 RTOL = 1e-12
 

@@ -8,10 +8,10 @@ dropout, ReLU, and the three reductions of the cross-entropy.
 from __future__ import annotations
 
 import pytest
-from helpers import seeded_rng
-from reference_cases import TWINS, cross_entropy_case, recurrent_case
 
 import bptt
+from cases.reference import TWINS, cross_entropy_case, recurrent_case
+from helpers import seeded_rng
 
 CASES = [
     ("lstm", {}),

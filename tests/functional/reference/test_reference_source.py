@@ -130,7 +130,7 @@ def test_sigmoid_is_the_plain_logistic_function():
 
 
 def test_twin_signatures_are_the_fast_ones_without_ws():
-    from reference_cases import TWINS
+    from cases.reference import TWINS
 
     for op, (fast, ref) in TWINS.items():
         for fn in ("forward", "backward"):

@@ -15,11 +15,12 @@ import numpy as np
 import pytest
 import torch
 import torch.nn.functional as TF
-from helpers import assert_close, seeded_rng
 from hypothesis import given, settings
 from hypothesis import strategies as st
-from reference_cases import TWINS, Case, cross_entropy_case, recurrent_case, run
 from torch.nn.utils.rnn import pack_padded_sequence, pad_packed_sequence
+
+from cases.reference import TWINS, Case, cross_entropy_case, recurrent_case, run
+from helpers import assert_close, seeded_rng
 from torch_helpers import t64
 
 pytestmark = pytest.mark.torch

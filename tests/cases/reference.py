@@ -1,4 +1,4 @@
-"""Inputs for the two-tier tests: every recurrent op with every option, built from one seeded generator.
+"""Cases shared by tests/functional/reference: every recurrent op with every option, from one seeded generator.
 
 NumPy only (the torch tests import this too). A :class:`Case` holds the positional inputs of an op's
 ``forward`` (fast and reference take the same ones), its keywords, the upstream gradients for ``backward``
@@ -12,10 +12,10 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
-from helpers import distinct_uniform
 
 from bptt.functional import cross_entropy, gru, ln_lstm, lstm, rnn
 from bptt.functional import reference as ref
+from helpers import distinct_uniform
 
 #: op name -> (fast module, reference module)
 TWINS = {
