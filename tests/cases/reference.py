@@ -70,14 +70,16 @@ def recurrent_case(
     reverse: bool = False,
     lengths: np.ndarray | bool | None = None,
     proj_size: int = 0,
+    peepholes: bool = False,
     forget_bias: float = 0.0,
     nonlinearity: str = "tanh",
     layer_norm: bool = False,
     g_mask: bool = False,
     dout: str = "all",
 ) -> Case:
-    """One call of a recurrent op. ``lengths=True`` draws lengths; ``proj_size`` (LSTM), ``nonlinearity``
-    (RNN), ``layer_norm`` and ``g_mask`` (LN-LSTM) apply to their op only."""
+    """One call of a recurrent op. ``lengths=True`` draws lengths; ``proj_size`` and ``peepholes`` (LSTM),
+    ``nonlinearity`` (RNN), ``layer_norm`` and ``g_mask`` (LN-LSTM) apply to their op only. With peepholes the
+    LSTM's inputs end ``W_hr`` (``None`` without a projection), ``W_peep`` (non-zero, distinct)."""
     if lengths is True:
         lengths = draw_lengths(rng, T, B)
     elif lengths is False:
@@ -102,9 +104,12 @@ def recurrent_case(
             assert not np.any(b_ih == b_hh)
         args += [b_ih, b_hh]
         names += ["W_ih", "W_hh", "b_ih", "b_hh"]
-        if op == "lstm" and proj_size:
-            args.append(distinct_uniform(rng, (P, H)))
+        if op == "lstm" and (proj_size or peepholes):
+            args.append(distinct_uniform(rng, (P, H)) if proj_size else None)
             names.append("W_hr")
+        if op == "lstm" and peepholes:
+            args.append(distinct_uniform(rng, (3 * H,), -1.0, 1.0))
+            names.append("W_peep")
         shapes = [(T, B, P), (B, P)] + ([(B, H)] if op == "lstm" else [])
     elif op == "ln_lstm":
         args = [x, 0.5 * rng.standard_normal((B, H)), 0.5 * rng.standard_normal((B, H)),

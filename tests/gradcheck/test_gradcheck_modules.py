@@ -61,6 +61,21 @@ def test_check_module_lstm_with_forget_bias():
     _assert_report_complete(bptt.check_module(m, rng.standard_normal((4, 2, 3))), m, 1)
 
 
+@pytest.mark.parametrize("proj_size", [0, 2])
+def test_check_module_peephole_lstm_stack(proj_size):
+    """Two bidirectional peephole layers (with a projection, packed lengths): every parameter, both states."""
+    rng = seeded_rng("gc-peep", proj_size)
+    T, B, D, H = 4, 2, 3, 3
+    m = nn.LSTM(D, H, 2, bidirectional=True, proj_size=proj_size, peepholes=True, forget_bias=0.5,
+                dtype=np.float64, rng=0)
+    _randomize(m, rng)
+    assert {n for n, _ in m.named_parameters()} >= {"weight_peep_l0", "weight_peep_l1_reverse"}
+    P = proj_size or H
+    hx = (0.5 * rng.standard_normal((4, B, P)), 0.5 * rng.standard_normal((4, B, H)))
+    report = bptt.check_module(m, rng.standard_normal((T, B, D)), hx)
+    _assert_report_complete(report, m, 3)
+
+
 @pytest.mark.parametrize("unbatched", [False, True], ids=["batched", "unbatched"])
 @pytest.mark.parametrize("mode", ["LSTM", "GRU", "RNN_TANH", "RNN_RELU"])
 def test_check_module_cells(mode, unbatched):

@@ -13,8 +13,19 @@ is ``(4H, H)``, ``b_ih`` and ``b_hh`` are ``(4H,)``, with the four row blocks in
     h_t &= o_t \odot \tanh(c_t) \quad (\text{or } (o_t \odot \tanh c_t)\, W_{hr}^\top
            \text{ with a projection } W_{hr} \text{ of shape } (P, H))
 
-``g`` is seed 000's "Cproj" (the candidate cell state). In the seed's notation the input to the gates is
-:math:`z_t = [x_t, h_{t-1}]` ("HX"), here split into its two matrix products.
+``g`` is seed 000's "Cproj" (the candidate cell state).
+
+**Peepholes** (``W_peep`` of shape ``(3H,)``, blocks ``p_i, p_f, p_o``; TensorFlow 1's
+``LSTMCell(use_peepholes=True)`` ``w_i_diag, w_f_diag, w_o_diag`` and ONNX's ``P``): the input and forget gates
+also see the previous cell state and the output gate the new one,
+
+.. math::
+
+    i_t = \sigma(a^i_t + p_i \odot c_{t-1}), \quad f_t = \sigma(a^f_t + p_f \odot c_{t-1}), \quad
+    o_t = \sigma(a^o_t + p_o \odot c_t)
+
+so ``o`` can only be formed after ``c_t`` (a second ``tanh`` call per step on that path). In the seed's notation
+the input to the gates is :math:`z_t = [x_t, h_{t-1}]` ("HX"), here split into its two matrix products.
 
 **How the forward pass is computed.** The input projections of all ``T`` steps are one matrix product
 ``(T·B, D) @ (D, 4H)``, with both biases and ``forget_bias`` folded into one bias vector. Inside the loop
@@ -55,6 +66,18 @@ the weight gradients are single matrix products over all ``T·B`` rows:
     dW_{ih} = \sum_t da_t^\top x_t, \quad dW_{hh} = \sum_t da_t^\top h_{t-1},
     \quad db_{ih} = db_{hh} = \sum_t \sum_b da_t, \quad dx_t = da_t W_{ih}
 
+**Backward with peepholes.** ``o`` peeks at ``c_t``, so ``c_t`` gains a path through ``a^o``, and ``i``, ``f``
+peek at ``c_{t-1}``, so the carried cell gradient gains two paths: ``da^o`` is formed first and
+
+.. math::
+
+    dc &= dc_{next} + dh \odot K_t + da^o \odot p_o\\
+    dc_{next} &= dc \odot f_t + da^i \odot p_i + da^f \odot p_f\\
+    dp_i &= \sum_{t,b} da^i_t \odot c_{t-1}, \quad dp_f = \sum_{t,b} da^f_t \odot c_{t-1},
+    \quad dp_o = \sum_{t,b} da^o_t \odot c_t
+
+(the factors ``K``, ``Q``, ``P`` are unchanged: the peephole terms enter only the pre-activations).
+
 ``lengths`` (optional, ``(B,)`` ints in ``[1, T]``) gives packed-sequence semantics: at steps ``t ≥
 lengths[b]`` sequence ``b`` reads no input, keeps its state, outputs zeros and passes gradients straight
 through; the reverse direction therefore starts at each sequence's own last element.
@@ -86,6 +109,7 @@ class LSTMCache(NamedTuple):
     active: np.ndarray | None  # (T, B, 1) mask for lengths
     W_hr: np.ndarray | None
     HR: np.ndarray | None  # (T, B, H) o * tanh(c) before the projection
+    W_peep: np.ndarray | None  # (3H,) peephole weights [p_i, p_f, p_o]
     owned: list  # workspace buffers to give back after backward
 
 
@@ -114,6 +138,21 @@ class LSTMProjectionGrads(NamedTuple):
     dW_hr: np.ndarray
 
 
+class LSTMPeepholeGrads(NamedTuple):
+    """Gradients returned by :func:`backward` for a layer with peepholes ``W_peep`` (with or without a
+    projection: ``dW_hr`` is ``None`` without one), so that the gradients stay in the order of the inputs."""
+
+    dx: np.ndarray | None
+    dh0: np.ndarray  # (B, P)
+    dc0: np.ndarray  # (B, H)
+    dW_ih: np.ndarray
+    dW_hh: np.ndarray
+    db_ih: np.ndarray | None
+    db_hh: np.ndarray | None
+    dW_hr: np.ndarray | None
+    dW_peep: np.ndarray  # (3H,) [dp_i, dp_f, dp_o]
+
+
 def forward(
     x: np.ndarray,
     h0: np.ndarray,
@@ -123,6 +162,7 @@ def forward(
     b_ih: np.ndarray | None = None,
     b_hh: np.ndarray | None = None,
     W_hr: np.ndarray | None = None,
+    W_peep: np.ndarray | None = None,
     *,
     forget_bias: float = 0.0,
     reverse: bool = False,
@@ -136,6 +176,7 @@ def forward(
     time order, also for ``reverse``), ``h_n`` of shape ``(B, H)`` (or ``(B, P)``) and ``c_n`` ``(B, H)``.
     ``y`` (unless ``lengths`` is given), ``h_n`` and ``c_n`` are views of the cache: copy them before
     changing them in place. With a workspace ``ws`` the cache's buffers are recycled by ``backward``.
+    ``W_peep`` ``(3H,)`` adds peepholes (module docstring).
     ``record`` (see :mod:`bptt.nn.hooks`), when given, is called once with the cache at the end.
     """
     T, B, D = x.shape
@@ -168,22 +209,36 @@ def forward(
     rec = empty(ws, (B, 4 * H), dt, owned)
     ig = empty(ws, (B, H), dt, owned)
     active = seq.active_mask(lengths, T)
+    if W_peep is not None:  # peepholes, pre-scaled by 1/2 like the sigmoid rows they feed
+        A4 = A.reshape(T, B, 4, H)
+        peep_if = (0.5 * W_peep[: 2 * H]).reshape(2, H).astype(dt)
+        peep_o = (0.5 * W_peep[2 * H :]).astype(dt)
+        pc = np.empty((B, 2, H), dtype=dt)
     for t in order:
         p, q = t + d, t + 1 - d
         a = A[t]
         np.matmul(Hs[p], W_hh_sT, out=rec)
         a += rec
-        np.tanh(a, out=a)
+        if W_peep is None:
+            np.tanh(a, out=a)
+        else:  # i and f peek at c_{t-1}; o waits for c_t
+            np.multiply(Cs[p][:, None, :], peep_if, out=pc)
+            A4[t, :, :2] += pc
+            np.tanh(a[:, : 3 * H], out=a[:, : 3 * H])
         sig_if = a[:, : 2 * H]
         sig_if *= 0.5
         sig_if += 0.5
-        o = a[:, 3 * H :]
-        o *= 0.5
-        o += 0.5
         c = Cs[q]
         np.multiply(a[:, H : 2 * H], Cs[p], out=c)
         np.multiply(a[:, :H], a[:, 2 * H : 3 * H], out=ig)
         c += ig
+        o = a[:, 3 * H :]
+        if W_peep is not None:  # o peeks at c_t
+            np.multiply(c, peep_o, out=ig)
+            o += ig
+            np.tanh(o, out=o)
+        o *= 0.5
+        o += 0.5
         np.tanh(c, out=TC[t])
         if HR is None:
             np.multiply(o, TC[t], out=Hs[q])
@@ -194,7 +249,7 @@ def forward(
             inactive = ~active[t]
             np.copyto(Hs[q], Hs[p], where=inactive)
             np.copyto(c, Cs[p], where=inactive)
-    cache = LSTMCache(x, W_ih, W_hh, b_ih is not None, Hs, Cs, TC, A, reverse, active, W_hr, HR, owned)
+    cache = LSTMCache(x, W_ih, W_hh, b_ih is not None, Hs, Cs, TC, A, reverse, active, W_hr, HR, W_peep, owned)
     if record is not None:
         record(cache)
     return (seq.outputs(Hs, reverse, active), seq.final(Hs, reverse), seq.final(Cs, reverse)), cache
@@ -210,14 +265,15 @@ def backward(
     ws: Workspace | None = None,
     need_dx: bool = True,
     record: Callable | None = None,
-) -> LSTMGrads | LSTMProjectionGrads:
+) -> LSTMGrads | LSTMProjectionGrads | LSTMPeepholeGrads:
     r"""Backpropagate ``dout = (dy, dh_n, dc_n)`` (any of them may be ``None`` for zero).
 
     Returns :class:`LSTMGrads` ``(dx, dh0, dc0, dW_ih, dW_hh, db_ih, db_hh)`` (the bias gradients are ``None``
     without biases) or, when the forward pass had a projection, :class:`LSTMProjectionGrads`, the same
-    followed by ``dW_hr``. With a projection :math:`h_t = r_t W_{hr}^\top`, :math:`r_t = o_t \odot \tanh c_t`,
-    each step first maps the carried gradient back, :math:`dr = dh\, W_{hr}`, and
-    :math:`dW_{hr} = \sum_t dh_t^\top r_t`.
+    followed by ``dW_hr``; with peepholes :class:`LSTMPeepholeGrads`, the same followed by ``dW_hr`` (``None``
+    without a projection) and ``dW_peep`` (the peephole terms of the module docstring). With a projection
+    :math:`h_t = r_t W_{hr}^\top`, :math:`r_t = o_t \odot \tanh c_t`, each step first maps the carried gradient
+    back, :math:`dr = dh\, W_{hr}`, and :math:`dW_{hr} = \sum_t dh_t^\top r_t`.
     ``need_dx=False`` skips the input gradient (``dx`` is ``None``), e.g. for one-hot inputs. With a
     workspace, the cache's buffers are given back to it at the end (the cache is consumed) and the weight
     gradients are taken from it (the caller may give them back once accumulated). ``record`` (see
@@ -225,7 +281,7 @@ def backward(
     and the full-sequence gradient arrays (``DH``, ``DC``, ``dA``, ...): the per-step values are slices of them.
     """
     dy, dh_n, dc_n = dout
-    x, W_ih, W_hh, has_bias, Hs, Cs, TC, A, reverse, active, W_hr, HR, owned = cache
+    x, W_ih, W_hh, has_bias, Hs, Cs, TC, A, reverse, active, W_hr, HR, W_peep, owned = cache
     tmp: list = []
     T, B, D = x.shape
     H = W_hh.shape[0] // 4
@@ -274,6 +330,9 @@ def backward(
     dc_next = seq.carried_grad(dc_n, B, H, dt)
     dc_prev = np.empty((B, H), dtype=dt)
     W_hh_T = W_hh  # dh_next = da @ W_hh
+    if W_peep is not None:
+        p_i, p_f, p_o = W_peep[:H], W_peep[H : 2 * H], W_peep[2 * H :]
+        peep_tmp = np.empty((B, H), dtype=dt)
     lo = hi = 0  # the block [lo, hi) whose factors are in Pf_b, K_b, Q_b
     for t in order:
         if not lo <= t < hi:
@@ -288,11 +347,25 @@ def backward(
             dho = dr
             np.matmul(dh, W_hr, out=dr)
         dc = DC[t]
-        np.multiply(dho, K_b[k], out=dc)
-        dc += dc_next
-        np.multiply(dc[:, None, :], Pf_b[k], out=dA4[t, :, 0:3])
-        np.multiply(dho, Q_b[k], out=dA4[t, :, 3])
-        np.multiply(dc, f[t], out=dc_prev)
+        if W_peep is None:
+            np.multiply(dho, K_b[k], out=dc)
+            dc += dc_next
+            np.multiply(dc[:, None, :], Pf_b[k], out=dA4[t, :, 0:3])
+            np.multiply(dho, Q_b[k], out=dA4[t, :, 3])
+            np.multiply(dc, f[t], out=dc_prev)
+        else:  # da^o first: through o's peephole it feeds dc; i's and f's peepholes feed dc_prev
+            da_o = dA4[t, :, 3]
+            np.multiply(dho, Q_b[k], out=da_o)
+            np.multiply(dho, K_b[k], out=dc)
+            dc += dc_next
+            np.multiply(da_o, p_o, out=peep_tmp)
+            dc += peep_tmp
+            np.multiply(dc[:, None, :], Pf_b[k], out=dA4[t, :, 0:3])
+            np.multiply(dc, f[t], out=dc_prev)
+            np.multiply(dA4[t, :, 0], p_i, out=peep_tmp)
+            dc_prev += peep_tmp
+            np.multiply(dA4[t, :, 1], p_f, out=peep_tmp)
+            dc_prev += peep_tmp
         if active is not None:
             inactive = ~active[t]
             np.copyto(dc_prev, dc_next, where=inactive)
@@ -313,11 +386,18 @@ def backward(
         db_hh = db_ih.copy()
     else:
         db_ih = db_hh = None
-    if W_hr is None:
-        grads = LSTMGrads(dx, dh_next, dc_next, dW_ih, dW_hh, db_ih, db_hh)
-    else:
+    dW_hr = None
+    if W_hr is not None:
         DHm = DH if active is None else DH * active
         dW_hr = np.matmul(DHm.reshape(T * B, P).T, HR.reshape(T * B, H))
+    if W_peep is not None:
+        dW_peep = np.concatenate([np.einsum("tbh,tbh->h", dA4[:, :, 0], C_prev),
+                                  np.einsum("tbh,tbh->h", dA4[:, :, 1], C_prev),
+                                  np.einsum("tbh,tbh->h", dA4[:, :, 3], seq.after(Cs, reverse))])
+        grads = LSTMPeepholeGrads(dx, dh_next, dc_next, dW_ih, dW_hh, db_ih, db_hh, dW_hr, dW_peep)
+    elif W_hr is None:
+        grads = LSTMGrads(dx, dh_next, dc_next, dW_ih, dW_hh, db_ih, db_hh)
+    else:
         grads = LSTMProjectionGrads(dx, dh_next, dc_next, dW_ih, dW_hh, db_ih, db_hh, dW_hr)
     if record is not None:
         record(cache, {"dout": dout, "DH": DH, "DC": DC, "dA": dA, "grads": grads})

@@ -3,8 +3,9 @@
 :data:`CATALOG` lists one :class:`CatalogEntry` per op and option set, for both tiers of
 :mod:`bptt.functional`: the fast ops (``lstm``, ``gru``, ``rnn``, ``ln_lstm``, ``cross_entropy``, ``linear``,
 ``embedding``, ``dropout``, the activations, the attention mechanisms and attention layer) and their
-textbook twins in :mod:`bptt.functional.reference`. Each entry knows its ``forward`` / ``backward`` pair and
-draws its own arguments from a generator and four sizes, so a caller only iterates::
+textbook twins in :mod:`bptt.functional.reference` (the LSTM also with peepholes). Each entry knows its
+``forward`` / ``backward`` pair and draws its own arguments from a generator and four sizes, so a caller only
+iterates::
 
     for entry in CATALOG:
         report = entry.check(rng, Sizes(steps=4, batch=2, input_size=3, hidden_size=3))
@@ -87,8 +88,10 @@ def _gates(kind: str) -> int:
     return {"lstm": 4, "gru": 3, "rnn": 1}[kind]
 
 
-def _recurrent(kind: str, *, lengths: bool = False, proj: bool = False, **kwargs: Any) -> Arguments:
-    """Arguments of the PyTorch-layout layers: ``x, h0[, c0], W_ih, W_hh, b_ih, b_hh[, W_hr]``."""
+def _recurrent(kind: str, *, lengths: bool = False, proj: bool = False, peep: bool = False, **kwargs: Any
+               ) -> Arguments:
+    """Arguments of the PyTorch-layout layers: ``x, h0[, c0], W_ih, W_hh, b_ih, b_hh[, W_hr][, W_peep]``
+    (with peepholes ``W_hr`` is ``None`` when there is no projection)."""
 
     def make(rng: np.random.Generator, s: Sizes) -> tuple[list, dict]:
         T, B, D, H = s.steps, s.batch, s.input_size, s.hidden_size
@@ -97,16 +100,18 @@ def _recurrent(kind: str, *, lengths: bool = False, proj: bool = False, **kwargs
         r = rng.standard_normal
         inputs = [r((T, B, D)), r((B, P))] + ([r((B, H))] if kind == "lstm" else [])
         inputs += [0.5 * r((G, D)), 0.5 * r((G, P)), 0.5 * r(G), 0.5 * r(G)]
-        if proj:
-            inputs.append(0.5 * r((P, H)))
+        if proj or peep:
+            inputs.append(0.5 * r((P, H)) if proj else None)
+        if peep:
+            inputs.append(r(3 * H))
         return inputs, {**kwargs, "lengths": _lengths(rng, s) if lengths else None}
 
     return make
 
 
-def _recurrent_names(kind: str, proj: bool = False) -> tuple[str, ...]:
+def _recurrent_names(kind: str, proj: bool = False, peep: bool = False) -> tuple[str, ...]:
     return ("x", "h0") + (("c0",) if kind == "lstm" else ()) + ("W_ih", "W_hh", "b_ih", "b_hh") + (
-        ("W_hr",) if proj else ())
+        ("W_hr",) if proj or peep else ()) + (("W_peep",) if peep else ())
 
 
 def _ln_lstm(*, layer_norm: bool, lengths: bool = False, g_mask: bool = False, **kwargs: Any) -> Arguments:
@@ -209,6 +214,10 @@ CATALOG: tuple[CatalogEntry, ...] = (
     *_twins("lstm", "lstm (reverse, lengths)", _recurrent("lstm", lengths=True, reverse=True),
             _recurrent_names("lstm")),
     *_twins("lstm", "lstm (projection)", _recurrent("lstm", proj=True, lengths=True), _recurrent_names("lstm", True)),
+    *_twins("lstm", "lstm (peepholes)", _recurrent("lstm", peep=True, forget_bias=1.0),
+            _recurrent_names("lstm", peep=True)),
+    *_twins("lstm", "lstm (peepholes, projection, reverse, lengths)",
+            _recurrent("lstm", proj=True, peep=True, lengths=True, reverse=True), _recurrent_names("lstm", True, True)),
     *_twins("gru", "gru", _recurrent("gru"), _recurrent_names("gru")),
     *_twins("gru", "gru (reverse, lengths)", _recurrent("gru", lengths=True, reverse=True), _recurrent_names("gru")),
     *_twins("rnn", "rnn (tanh)", _recurrent("rnn", lengths=True), _recurrent_names("rnn")),

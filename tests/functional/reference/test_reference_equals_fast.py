@@ -42,15 +42,16 @@ def assert_twins_equal(case: Case, *, need_dx: bool = True, ws: Workspace | None
 
 
 # ---------------------------------------------------------------------------------------- every option
-LSTM_OPTIONS = list(itertools.product([False, True], [False, True], [False, True], [0, 3], [0.0, 0.7]))
+LSTM_OPTIONS = list(itertools.product([False, True], [False, True], [False, True], [0, 3], [0.0, 0.7],
+                                      [False, True]))
 
 
 @pytest.mark.parametrize("dout", DOUTS)
-@pytest.mark.parametrize("reverse,lengths,bias,proj_size,forget_bias", LSTM_OPTIONS)
-def test_lstm_equals_reference(reverse, lengths, bias, proj_size, forget_bias, dout):
-    rng = seeded_rng("lstm-twin", reverse, lengths, bias, proj_size, forget_bias, dout)
+@pytest.mark.parametrize("reverse,lengths,bias,proj_size,forget_bias,peepholes", LSTM_OPTIONS)
+def test_lstm_equals_reference(reverse, lengths, bias, proj_size, forget_bias, peepholes, dout):
+    rng = seeded_rng("lstm-twin", reverse, lengths, bias, proj_size, forget_bias, peepholes, dout)
     case = recurrent_case("lstm", rng, H=5, bias=bias, reverse=reverse, lengths=lengths, proj_size=proj_size,
-                          forget_bias=forget_bias, dout=dout)
+                          forget_bias=forget_bias, peepholes=peepholes, dout=dout)
     assert_twins_equal(case)
 
 
@@ -98,7 +99,8 @@ def test_need_dx_false_and_workspace(op):
     rng = seeded_rng("twin-ws", op)
     ws = Workspace()
     for k in range(3):  # the second and third calls get recycled buffers
-        opts = {"lstm": {"proj_size": 3}, "ln_lstm": {"layer_norm": True, "g_mask": True}}.get(op, {})
+        opts = {"lstm": {"proj_size": 3, "peepholes": k != 1}, "ln_lstm": {"layer_norm": True, "g_mask": True}}.get(
+            op, {})
         case = recurrent_case(op, rng, lengths=k == 1, reverse=k == 2, **opts)
         assert_twins_equal(case, ws=ws)
         assert_twins_equal(case, need_dx=False, ws=ws)
@@ -134,6 +136,7 @@ def recurrent_cases(draw: st.DrawFn) -> Case:
                 lengths=None if lengths is None else np.array(lengths))
     if op == "lstm":
         opts["proj_size"] = draw(st.integers(0, 4))
+        opts["peepholes"] = draw(st.booleans())
         opts["forget_bias"] = draw(st.sampled_from([0.0, 1.0]))
     elif op == "rnn":
         opts["nonlinearity"] = draw(st.sampled_from(["tanh", "relu"]))
@@ -164,10 +167,12 @@ def _recorded(module, case: Case) -> tuple:
     return got["fw"], got["bw"]
 
 
+@pytest.mark.parametrize("peepholes", [False, True])
 @pytest.mark.parametrize("reverse", [False, True])
-def test_lstm_named_intermediates_equal_the_fast_arrays(reverse):
+def test_lstm_named_intermediates_equal_the_fast_arrays(reverse, peepholes):
     """Per step, the reference's gates and states and its dHt, dCt and gate gradients are the fast op's."""
-    case = recurrent_case("lstm", seeded_rng("lstm-named", reverse), reverse=reverse, forget_bias=0.5)
+    case = recurrent_case("lstm", seeded_rng("lstm-named", reverse, peepholes), reverse=reverse, forget_bias=0.5,
+                          peepholes=peepholes)
     fast, reference = TWINS["lstm"]
     fw, bw = _recorded(fast, case)
     got: dict = {}
@@ -208,13 +213,14 @@ def test_gru_rnn_ln_named_intermediates_equal_the_fast_arrays(op, pairs):
 
 def test_step_shares_sum_to_the_weight_gradients():
     """Each StepGrads holds one step's share of the weight gradients; over the steps they sum to them."""
-    case = recurrent_case("lstm", seeded_rng("shares"), proj_size=2, lengths=True)
+    case = recurrent_case("lstm", seeded_rng("shares"), proj_size=2, peepholes=True, lengths=True)
     reference = TWINS["lstm"][1]
     got: dict = {}
     _, cache = reference.forward(*case.args, **case.kwargs)
     grads = reference.backward(case.dout, cache, record=lambda c, s: got.setdefault("steps", s))
     steps = got["steps"]
-    for name, total in [("dW_ih", grads[3]), ("dW_hh", grads[4]), ("db", grads[5]), ("dW_hr", grads[7])]:
+    for name, total in [("dW_ih", grads[3]), ("dW_hh", grads[4]), ("db", grads[5]), ("dW_hr", grads[7]),
+                        ("dW_peep", grads[8])]:
         np.testing.assert_array_equal(sum((getattr(s, name) for s in steps), np.zeros_like(total)), total)
     mask = cache.mask
     for t, s in enumerate(steps):  # padded rows: the cell did not run, every gradient of the step is zero

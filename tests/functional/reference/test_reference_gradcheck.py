@@ -17,6 +17,8 @@ CASES = [
     ("lstm", {}),
     ("lstm", {"reverse": True, "lengths": True, "proj_size": 2, "forget_bias": 1.0}),
     ("lstm", {"bias": False, "forget_bias": 0.5}),
+    ("lstm", {"peepholes": True, "forget_bias": 1.0}),
+    ("lstm", {"peepholes": True, "proj_size": 2, "reverse": True, "lengths": True}),
     ("gru", {}),
     ("gru", {"reverse": True, "lengths": True}),
     ("rnn", {"nonlinearity": "tanh", "lengths": True}),

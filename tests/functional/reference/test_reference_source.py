@@ -85,7 +85,7 @@ def test_lstm_step_backward_assigns_each_seed_quantity_by_name_in_the_seed_order
     (gru.step_backward, ["dh", "dn", "da_n", "dz", "da_z", "dr", "da_r", "dgx", "dgh", "dx", "dh_next"]),
     (rnn.step_backward, ["dh", "da", "dz", "dx", "dh_next"]),
     (ln_lstm.layer_norm_backward, ["dxhat", "dv", "dgamma", "dbeta"]),
-    (lstm.step_forward, ["z", "a", "i", "f", "g", "o", "c", "tanh_c", "r", "h"]),
+    (lstm.step_forward, ["z", "a", "i", "f", "g", "c", "o", "tanh_c", "r", "h"]),  # o peeks at c_t (peepholes)
     (ln_lstm.step_forward, ["z", "a", "i", "g_raw", "g", "f", "o", "c_tilde", "tanh_c", "h"]),
     (gru.step_forward, ["gx", "gh", "r", "z", "n", "h"]),
     (rnn.step_forward, ["z", "a", "h"]),

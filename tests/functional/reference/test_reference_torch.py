@@ -137,6 +137,40 @@ def torch_ln_lstm(case: Case) -> tuple[list, list]:
     return outs, [xt.grad, h0t.grad, c0t.grad, Kt.grad] + [None if v is None else v.grad for v in (bt, gt, et)]
 
 
+def torch_peephole_lstm(case: Case) -> tuple[list, list]:
+    """An LSTM with peepholes (TensorFlow 1's ``LSTMCell(use_peepholes=True)``: i and f see ``c_{t-1}``, o sees
+    ``c_t``; optional projection) written in torch one step at a time; padded rows keep their state and
+    output zeros, the reverse direction walks ``T-1 .. 0``."""
+    args, kw = dict(zip(case.names, case.args)), case.kwargs
+    x, h0, c0 = t64(args["x"]), t64(args["h0"]), t64(args["c0"])
+    W_ih, W_hh, P = t64(args["W_ih"]), t64(args["W_hh"]), t64(args["W_peep"])
+    b_ih = None if args["b_ih"] is None else t64(args["b_ih"])
+    b_hh = None if args["b_hh"] is None else t64(args["b_hh"])
+    W_hr = None if args["W_hr"] is None else t64(args["W_hr"])
+    T, B, _ = x.shape
+    p_i, p_f, p_o = torch.chunk(P, 3)
+    lengths = torch.tensor([T] * B if kw["lengths"] is None else [int(v) for v in kw["lengths"]])
+    h, c, ys = h0, c0, [None] * T
+    for t in (range(T - 1, -1, -1) if kw["reverse"] else range(T)):
+        a = x[t] @ W_ih.T + h @ W_hh.T
+        if b_ih is not None:
+            a = a + b_ih + b_hh
+        a_i, a_f, a_g, a_o = torch.chunk(a, 4, dim=1)
+        c_new = torch.sigmoid(a_f + kw["forget_bias"] + p_f * c) * c + torch.sigmoid(a_i + p_i * c) * torch.tanh(a_g)
+        h_new = torch.sigmoid(a_o + p_o * c_new) * torch.tanh(c_new)
+        if W_hr is not None:
+            h_new = h_new @ W_hr.T
+        m = (t < lengths)[:, None]
+        h, c = torch.where(m, h_new, h), torch.where(m, c_new, c)
+        ys[t] = torch.where(m, h_new, torch.zeros_like(h_new))
+    outs = [torch.stack(ys), h, c]
+    loss = sum((o * t64(u, False)).sum() for o, u in zip(outs, case.dout) if u is not None)
+    loss.backward()
+    grads = [x.grad, h0.grad, c0.grad, W_ih.grad, W_hh.grad]
+    grads += [None, None] if b_ih is None else [b_ih.grad, b_hh.grad]
+    return outs, grads + [None if W_hr is None else W_hr.grad, P.grad]
+
+
 def assert_reference_matches(case: Case, torch_outs: list, torch_grads: list) -> None:
     reference = TWINS[case.op][1]
     outs, grads, _ = run(reference, case)
@@ -155,6 +189,17 @@ def test_reference_lstm_matches_torch(reverse, lengths, bias, proj_size, forget_
     case = recurrent_case("lstm", rng, bias=bias, reverse=reverse, lengths=lengths, proj_size=proj_size,
                           forget_bias=forget_bias)
     assert_reference_matches(case, *torch_recurrent(case))
+
+
+@pytest.mark.parametrize("dout", ["all", "y", "final"])
+@pytest.mark.parametrize("reverse,lengths,bias,proj_size",
+                         list(itertools.product([False, True], [False, True], [False, True], [0, 3])))
+def test_reference_peephole_lstm_matches_torch_autograd(reverse, lengths, bias, proj_size, dout):
+    """Peepholes (non-zero, distinct), non-zero distinct biases and a forget bias, against torch autograd."""
+    rng = seeded_rng("ref-torch-peep", reverse, lengths, bias, proj_size, dout)
+    case = recurrent_case("lstm", rng, bias=bias, reverse=reverse, lengths=lengths, proj_size=proj_size,
+                          peepholes=True, forget_bias=0.8, dout=dout)
+    assert_reference_matches(case, *torch_peephole_lstm(case))
 
 
 @pytest.mark.parametrize("nonlinearity", ["gru", "tanh", "relu"])
