@@ -19,6 +19,12 @@ steps, and for recorders): :meth:`RNNBase.layer_parameters` names one layer-dire
 in the functional op; :meth:`RNNBase.layer_forward` runs one layer-direction over a sequence (``T = 1`` for one
 step) and returns its cache; :meth:`RNNBase.layer_backward` differentiates that cache, adds into the
 parameters' gradients and returns the gradients of the input and the initial state.
+
+**Two tiers.** A layer runs its fused op (``_op``, e.g. :mod:`bptt.functional.lstm`) unless a recorder is
+active (:mod:`bptt.nn.hooks`) or ``layer_forward(..., reference=True)`` asks for the textbook twin
+(``_reference_op``, e.g. :mod:`bptt.functional.reference.lstm`: same arguments minus ``ws``, same results to
+1e-12 in float64). The cache says which tier made it and ``layer_backward`` differentiates it with the same
+tier.
 """
 
 from __future__ import annotations
@@ -54,6 +60,16 @@ class LayerGrads(NamedTuple):
     dc0: np.ndarray | None  # (B, H), None for GRU/RNN
 
 
+class LayerInputs(NamedTuple):
+    """What one layer-direction read in a forward call (kept to run it again in the reference tier)."""
+
+    x: np.ndarray  # (T, B, D)
+    h0: np.ndarray  # (B, P)
+    c0: np.ndarray | None  # (B, H)
+    lengths: np.ndarray | None
+    dropout_mask: np.ndarray | None  # (T, B, H), LayerNormLSTM's recurrent dropout
+
+
 def check_lengths(lengths: Any, T: int, B: int, where: str, note: str = "") -> np.ndarray | None:
     """Validated ``lengths`` ``(B,)`` in ``[1, T]`` as int64, or ``None`` (also when every sequence is full)."""
     if lengths is None:
@@ -87,6 +103,8 @@ class RNNBase(Module):
     PARAMETER_ROLES: tuple[str, ...] = ("W_ih", "W_hh", "b_ih", "b_hh", "W_hr")
     #: The functional op (a module of bptt.functional with ``forward`` / ``backward``).
     _op: Any = None
+    #: Its textbook twin in bptt.functional.reference (run while a recorder is active).
+    _reference_op: Any = None
     #: Number of gate blocks of ``hidden_size`` rows in ``weight_ih`` / ``weight_hh``.
     _gates = 1
     #: Whether ``layer_forward`` takes a recurrent-dropout mask (``LayerNormLSTM``).
@@ -189,30 +207,51 @@ class RNNBase(Module):
 
     def layer_forward(self, layer: int, direction: int, x: np.ndarray, h0: np.ndarray, c0: np.ndarray | None = None,
                       *, lengths: np.ndarray | None = None, dropout_mask: np.ndarray | None = None,
-                      record: hooks.ForwardHook | None = None) -> LayerOutput:
+                      record: hooks.ForwardHook | None = None, reference: bool = False) -> LayerOutput:
         """Run one layer-direction over ``x`` ``(T, B, D)`` (C-contiguous, the module's dtype) from ``h0``
         ``(B, P)`` (and ``c0`` ``(B, H)`` for LSTMs); ``T = 1`` is one step. Nothing is validated here (the
         module's ``forward`` does that); ``lengths`` is an int64 ``(B,)`` array or None, ``dropout_mask`` the
-        recurrent-dropout mask ``(T, B, H)`` (``LayerNormLSTM`` only). Keeps no cache in the module: pass the
-        returned one to :meth:`layer_backward` (at most once: the module's workspace recycles it)."""
+        recurrent-dropout mask ``(T, B, H)`` (``LayerNormLSTM`` only). ``reference=True`` runs the textbook
+        twin instead of the fused op (``record``, the op's record callback, is then called with its
+        ``SequenceCache``). Keeps no cache in the module: pass the returned one to :meth:`layer_backward` (at
+        most once: the module's workspace recycles it)."""
         if dropout_mask is not None and not self._recurrent_dropout:
             raise ValueError(f"{self._name}.layer_forward: dropout_mask is only for LayerNormLSTM (recurrent "
                              "dropout), got an array")
         params = self._layer_params[layer][direction]
-        ws = self._ws if is_grad_enabled() else None
-        return self._run_forward(params, x, h0, c0, direction == 1, lengths, dropout_mask, ws, record)
+        ws = self._ws if (is_grad_enabled() and not reference) else None
+        return self._run_forward(params, x, h0, c0, direction == 1, lengths, dropout_mask, ws, record, reference)
 
     def layer_backward(self, layer: int, direction: int, cache: Any, dy: np.ndarray | None, dh_n: np.ndarray | None,
                        dc_n: np.ndarray | None = None, *, need_dx: bool = True,
                        record: hooks.BackwardHook | None = None) -> LayerGrads:
-        """Differentiate a :meth:`layer_forward` of the same layer-direction: ``dy`` ``(T, B, P)``, ``dh_n``,
-        ``dc_n`` (each ``None`` for zero). Adds into the layer's ``Parameter.grad`` and returns the input's and
-        the initial state's gradients (``dx`` is ``None`` with ``need_dx=False``)."""
-        dx, dh0, dc0, grads = self._run_backward(cache, dy, dh_n, dc_n, need_dx, record)
+        """Differentiate a :meth:`layer_forward` of the same layer-direction, with the tier that made ``cache``:
+        ``dy`` ``(T, B, P)``, ``dh_n``, ``dc_n`` (each ``None`` for zero). Adds into the layer's
+        ``Parameter.grad`` and returns the input's and the initial state's gradients (``dx`` is ``None`` with
+        ``need_dx=False``). ``record`` (a :data:`~bptt.nn.hooks.BackwardHook`) needs a cache of the reference
+        tier and receives a :class:`~bptt.nn.hooks.BackwardRecord`."""
+        steps: list = []
+        step_sink = None
+        if record is not None:
+            if not self.is_reference_cache(cache):
+                raise ValueError(f"{self._name}.layer_backward: record needs a cache made by "
+                                 "layer_forward(..., reference=True) (the textbook tier)")
+            step_sink = lambda _cache, grads: steps.append(grads)  # noqa: E731 - the reference's record callback
+        dx, dh0, dc0, grads = self._run_backward(cache, dy, dh_n, dc_n, need_dx, step_sink)
         for role, param in self._layer_params[layer][direction].items():
             param.grad += grads[role]
+        if record is not None:
+            record(hooks.BackwardRecord(cache, steps[0], dy, dh_n, dc_n, dx, dh0, dc0, grads))
         self._ws.give(*(g for g in grads.values() if g is not None and g.ndim == 2))
         return LayerGrads(dx, dh0, dc0)
+
+    def is_reference_cache(self, cache: Any) -> bool:
+        """Whether ``cache`` was made by the textbook twin (``layer_forward(..., reference=True)``)."""
+        return isinstance(cache, self._reference_op.SequenceCache)
+
+    def _tier(self, reference: bool, ws: Workspace | None) -> tuple[Any, dict[str, Any]]:
+        """The op of a tier and the keywords only the fused op takes (its workspace)."""
+        return (self._reference_op, {}) if reference else (self._op, {"ws": ws})
 
     def _op_arrays(self, params: dict[str, Parameter]) -> list[np.ndarray | None]:
         """The parameters' arrays in the functional op's argument order (``None`` for absent ones)."""
@@ -224,22 +263,31 @@ class RNNBase(Module):
 
     def _run_forward(self, params: dict[str, Parameter], x: np.ndarray, h0: np.ndarray, c0: np.ndarray | None,
                      reverse: bool, lengths: np.ndarray | None, dropout_mask: np.ndarray | None,
-                     ws: Workspace | None, record: hooks.ForwardHook | None) -> LayerOutput:
-        """One call of the functional op's forward (PyTorch-layout ops: ``op.forward(x, h0[, c0], W_ih, ...)``)."""
+                     ws: Workspace | None, record: hooks.ForwardHook | None, reference: bool) -> LayerOutput:
+        """One call of the op's forward (PyTorch-layout ops: ``op.forward(x, h0[, c0], W_ih, ...)``)."""
+        op, tier_kwargs = self._tier(reference, ws)
         state = (h0, c0) if self.has_cell_state else (h0,)
-        out, cache = self._op.forward(x, *state, *self._op_arrays(params), reverse=reverse, lengths=lengths, ws=ws,
-                                      record=record, **self._op_options())
+        out, cache = op.forward(x, *state, *self._op_arrays(params), reverse=reverse, lengths=lengths,
+                                record=record, **tier_kwargs, **self._op_options())
         y, h_n, c_n = out if self.has_cell_state else (*out, None)
         return LayerOutput(y, h_n, c_n, cache)
 
     def _run_backward(self, cache: Any, dy: np.ndarray | None, dh_n: np.ndarray | None, dc_n: np.ndarray | None,
-                      need_dx: bool, record: hooks.BackwardHook | None
+                      need_dx: bool, record: Any
                       ) -> tuple[np.ndarray | None, np.ndarray, np.ndarray | None, dict[str, np.ndarray | None]]:
-        """One call of the functional op's backward: ``(dx, dh0, dc0, gradients by role)``."""
+        """One call of the op's backward (the tier that made ``cache``): ``(dx, dh0, dc0, gradients by role)``."""
+        op, tier_kwargs = self._tier(self.is_reference_cache(cache), self._ws)
         dout = (dy, dh_n, dc_n) if self.has_cell_state else (dy, dh_n)
-        g = self._op.backward(dout, cache, ws=self._ws, need_dx=need_dx, record=record)
+        g = op.backward(dout, cache, need_dx=need_dx, record=record, **tier_kwargs)
         dc0 = g.dc0 if self.has_cell_state else None
         return g.dx, g.dh0, dc0, dict(zip(self.PARAMETER_ROLES, g[len(dout):]))  # weights follow dx, dh0[, dc0]
+
+    def _replay_reference(self, layer: int, direction: int, inputs: LayerInputs) -> Any:
+        """The reference tier's cache of a layer-direction whose forward ran the fused op (before a recorder
+        was installed): its forward again, from the inputs the layer kept and the current parameters."""
+        params = self._layer_params[layer][direction]
+        return self._run_forward(params, inputs.x, inputs.h0, inputs.c0, direction == 1, inputs.lengths,
+                                 inputs.dropout_mask, None, None, True).cache
 
     def _dropout_masks(self, T: int, B: int) -> list[np.ndarray] | None:
         """Per layer-direction masks for recurrent dropout (none for PyTorch's layers)."""
@@ -315,6 +363,7 @@ class RNNBase(Module):
 
         nd = self.num_directions
         record = hooks.forward_hooks(self)  # the active recorder, if any: one check per call
+        reference = record is not None  # recording runs the textbook tier
         inp = xt
         caches = []
         h_n = np.empty((self.num_layers * nd, B, self.output_size), dtype=self.dtype)
@@ -323,23 +372,26 @@ class RNNBase(Module):
         for layer in range(self.num_layers):
             outs = []
             layer_caches = []
+            layer_inputs = []
             for d in range(nd):
                 idx = layer * nd + d
+                inputs = LayerInputs(inp, h0[idx], None if c0 is None else c0[idx], lens,
+                                     None if masks is None else masks[idx])
                 y, hn, cn, cache = self.layer_forward(
-                    layer, d, inp, h0[idx], None if c0 is None else c0[idx], lengths=lens,
-                    dropout_mask=None if masks is None else masks[idx],
-                    record=None if record is None else record[layer][d],
+                    layer, d, inputs.x, inputs.h0, inputs.c0, lengths=lens, dropout_mask=inputs.dropout_mask,
+                    record=None if record is None else record[layer][d], reference=reference,
                 )
                 h_n[idx] = hn
                 if cn is not None:
                     c_n[idx] = cn
                 outs.append(y)
                 layer_caches.append(cache)
+                layer_inputs.append(inputs)
             out = np.concatenate(outs, axis=2) if nd == 2 else outs[0]
             drop_cache = None
             if self.dropout > 0 and self.training and layer < self.num_layers - 1:
                 out, drop_cache = F.dropout.forward(out, self.dropout, self._dropout_rng, True)
-            caches.append((layer_caches, drop_cache))
+            caches.append((layer_caches, layer_inputs, drop_cache))
             inp = out
         if nd == 1 and lens is None:
             out = out.copy()  # the top layer's output is a view of its cache: never hand that out
@@ -401,15 +453,18 @@ class RNNBase(Module):
         dc0 = np.empty((self.num_layers * nd, B, self.hidden_size), dtype=self.dtype) if self.has_cell_state else None
         dlayer = dout
         for layer in range(self.num_layers - 1, -1, -1):
-            layer_caches, drop_cache = caches[layer]
+            layer_caches, layer_inputs, drop_cache = caches[layer]
             if drop_cache is not None and dlayer is not None:
                 dlayer = F.dropout.backward(dlayer, drop_cache)
             dx_total = None
             for d in range(nd):
                 idx = layer * nd + d
                 dy = None if dlayer is None else (dlayer[:, :, d * H : (d + 1) * H] if nd == 2 else dlayer)
+                cache = layer_caches[d]
+                if record is not None and not self.is_reference_cache(cache):  # forward ran before the recorder
+                    cache = self._replay_reference(layer, d, layer_inputs[d])
                 dx, dh0[idx], dc0_ = self.layer_backward(
-                    layer, d, layer_caches[d], dy,
+                    layer, d, cache, dy,
                     None if dh_n is None else dh_n[idx],
                     None if dc_n is None else dc_n[idx],
                     need_dx=input_grad or layer > 0,

@@ -7,6 +7,7 @@ from typing import Any
 import numpy as np
 
 from ... import functional as F
+from ...functional import reference as R
 from .base import RNNBase
 
 
@@ -15,6 +16,7 @@ class GRU(RNNBase):
 
     PARAMETER_ROLES = ("W_ih", "W_hh", "b_ih", "b_hh")
     _op = F.gru
+    _reference_op = R.gru
     _gates = 3
 
     def __init__(

@@ -9,6 +9,7 @@ from typing import Any
 import numpy as np
 
 from ... import functional as F
+from ...functional import reference as R
 from ...functional.workspace import Workspace
 from .. import checks as C
 from .. import hooks
@@ -44,6 +45,7 @@ class LayerNormLSTM(RNNBase):
 
     PARAMETER_ROLES = ("kernel", "bias", *(f"gamma_{s}" for s in LN_SCOPES), *(f"beta_{s}" for s in LN_SCOPES))
     _op = F.ln_lstm
+    _reference_op = R.ln_lstm
     _recurrent_dropout = True
 
     def __init__(
@@ -98,23 +100,25 @@ class LayerNormLSTM(RNNBase):
 
     def _run_forward(self, params: dict[str, Parameter], x: np.ndarray, h0: np.ndarray, c0: np.ndarray | None,
                      reverse: bool, lengths: np.ndarray | None, dropout_mask: np.ndarray | None,
-                     ws: Workspace | None, record: hooks.ForwardHook | None) -> LayerOutput:
+                     ws: Workspace | None, record: hooks.ForwardHook | None, reference: bool) -> LayerOutput:
+        op, tier_kwargs = self._tier(reference, ws)
         kernel = params["kernel"].data
         bias = params["bias"].data if "bias" in params else None
         gamma = beta = None
         if self.layer_norm:
             gamma = np.stack([params[f"gamma_{s}"].data for s in LN_SCOPES])
             beta = np.stack([params[f"beta_{s}"].data for s in LN_SCOPES])
-        (y, h_n, c_n), cache = F.ln_lstm.forward(
+        (y, h_n, c_n), cache = op.forward(
             x, h0, c0, kernel, bias, gamma, beta, forget_bias=self.forget_bias, g_mask=dropout_mask,
-            reverse=reverse, lengths=lengths, ws=ws, record=record,
+            reverse=reverse, lengths=lengths, record=record, **tier_kwargs,
         )
         return LayerOutput(y, h_n, c_n, cache)
 
-    def _run_backward(self, cache: F.ln_lstm.LNLSTMCache, dy: np.ndarray | None, dh_n: np.ndarray | None,
-                      dc_n: np.ndarray | None, need_dx: bool, record: hooks.BackwardHook | None
+    def _run_backward(self, cache: Any, dy: np.ndarray | None, dh_n: np.ndarray | None, dc_n: np.ndarray | None,
+                      need_dx: bool, record: Any
                       ) -> tuple[np.ndarray | None, np.ndarray, np.ndarray | None, dict[str, np.ndarray | None]]:
-        g = F.ln_lstm.backward((dy, dh_n, dc_n), cache, ws=self._ws, need_dx=need_dx, record=record)
+        op, tier_kwargs = self._tier(self.is_reference_cache(cache), self._ws)
+        g = op.backward((dy, dh_n, dc_n), cache, need_dx=need_dx, record=record, **tier_kwargs)
         grads = {"kernel": g.dkernel, "bias": g.dbias}
         if self.layer_norm:
             for j, scope in enumerate(LN_SCOPES):

@@ -8,6 +8,7 @@ from typing import Any
 import numpy as np
 
 from ... import functional as F
+from ...functional import reference as R
 from .. import checks as C
 from ..module import Parameter
 from .base import RNNBase
@@ -27,6 +28,7 @@ class LSTM(RNNBase):
 
     PARAMETER_ROLES = ("W_ih", "W_hh", "b_ih", "b_hh", "W_hr", "W_peep")
     _op = F.lstm
+    _reference_op = R.lstm
     _gates = 4
 
     def __init__(

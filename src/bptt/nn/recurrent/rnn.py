@@ -8,6 +8,7 @@ from typing import Any
 import numpy as np
 
 from ... import functional as F
+from ...functional import reference as R
 from .. import checks as C
 from .base import RNNBase
 
@@ -17,6 +18,7 @@ class RNN(RNNBase):
 
     PARAMETER_ROLES = ("W_ih", "W_hh", "b_ih", "b_hh")
     _op = F.rnn
+    _reference_op = R.rnn
     _gates = 1
 
     def __init__(
