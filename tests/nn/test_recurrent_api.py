@@ -8,6 +8,7 @@ import pytest
 
 from bptt import functional as F
 from bptt import nn
+from bptt.functional import reference as R
 from bptt.nn import hooks
 
 T, B, D, H = 5, 3, 4, 6
@@ -120,22 +121,23 @@ def test_layer_forward_dropout_mask_only_for_layer_norm_lstm():
 
 
 class _Recorder:
-    """A minimal recorder following bptt.nn.hooks.Recorder: keeps what the ops hand over."""
+    """A minimal recorder following bptt.nn.hooks.Recorder: keeps what the layers hand over."""
 
     def __init__(self) -> None:
         self.forward: list[tuple[int, int, object]] = []
-        self.backward: list[tuple[int, int, object, dict]] = []
+        self.backward: list[tuple[int, int, hooks.BackwardRecord]] = []
 
     def forward_hooks(self, module):
         return [[lambda cache, l=layer, d=d: self.forward.append((l, d, cache))
                  for d in range(module.num_directions)] for layer in range(module.num_layers)]
 
     def backward_hooks(self, module):
-        return [[lambda cache, arrays, l=layer, d=d: self.backward.append((l, d, cache, arrays))
+        return [[lambda record, l=layer, d=d: self.backward.append((l, d, record))
                  for d in range(module.num_directions)] for layer in range(module.num_layers)]
 
 
 def test_hook_point_calls_any_recorder_once_per_layer_and_direction():
+    """While a recorder is active the layers run the reference twin and hand over its named intermediates."""
     m = nn.GRU(D, H, num_layers=2, bidirectional=True, dtype=np.float64, rng=3)
     x = np.random.default_rng(0).standard_normal((T, B, D))
     rec = _Recorder()
@@ -149,12 +151,13 @@ def test_hook_point_calls_any_recorder_once_per_layer_and_direction():
         hooks.RECORDER.reset(token)
     assert hooks.active_recorder() is None
     assert sorted((l, d) for l, d, _ in rec.forward) == [(0, 0), (0, 1), (1, 0), (1, 1)]
-    assert [(l, d) for l, d, _, _ in rec.backward] == [(1, 0), (1, 1), (0, 0), (0, 1)]  # top layer first
+    assert [(l, d) for l, d, _ in rec.backward] == [(1, 0), (1, 1), (0, 0), (0, 1)]  # top layer first
     for _, d, cache in rec.forward:
-        assert isinstance(cache, F.gru.GRUCache) and cache.reverse == (d == 1)
-    _, _, cache, arrays = rec.backward[0]
-    assert isinstance(arrays["grads"], F.sequence.HiddenGrads)
-    assert arrays["DH"].shape == (T, B, H)
+        assert isinstance(cache, R.gru.SequenceCache) and cache.reverse == (d == 1) and len(cache.steps) == T
+    _, _, record = rec.backward[0]
+    assert isinstance(record, hooks.BackwardRecord) and len(record.steps) == T
+    assert isinstance(record.steps[0], R.gru.StepGrads) and record.steps[0].dh.shape == (B, H)
+    assert set(record.grads) == {"W_ih", "W_hh", "b_ih", "b_hh"}
     # nothing records outside the context
     m(x)
     m.backward(np.ones_like(out))
