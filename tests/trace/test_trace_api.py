@@ -26,7 +26,7 @@ def test_steps_api_shapes_norms_and_names():
     m = make("lstm", 4, 5, 1, False, rng)
     tr, _ = run_traced(m, T=3, B=2, rng=rng)
     bw = tr["lstm"].backward
-    assert bw.names == list(R.lstm.StepGrads._fields[:-1])  # the reference's names; no dW_hr: no projection
+    assert bw.names == list(R.lstm.StepGrads._fields[:-2])  # the reference's names; no dW_hr, dW_peep: none
     assert bw.names[:9] == ["dy", "dh_next_in", "dc_next_in", "dh", "dr", "do", "da_o", "dc", "dg"]
     assert tr["lstm"].forward.names == list(R.lstm.StepCache._fields)
     assert bw[2]["dc"].shape == (2, 5) and tr["lstm"].backward[2]["dc"] is not None

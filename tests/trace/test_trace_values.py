@@ -56,11 +56,14 @@ def check_forward(lt, m) -> None:
         H = fw["c"].shape[2]
         a = x @ P("W_ih").T + P("b_ih") + hp @ P("W_hh").T + P("b_hh")
         assert_close(fw["a"], a, RTOL, "a")
-        i, f = sig(a[..., :H]), sig(a[..., H : 2 * H] + m.forget_bias)
-        g, o = np.tanh(a[..., 2 * H : 3 * H]), sig(a[..., 3 * H :])
+        p_i, p_f, p_o = (0.0, 0.0, 0.0) if P("W_peep") is None else np.split(P("W_peep"), 3)
+        cp = fw["c_prev"]
+        i, f = sig(a[..., :H] + p_i * cp), sig(a[..., H : 2 * H] + m.forget_bias + p_f * cp)
+        g = np.tanh(a[..., 2 * H : 3 * H])
+        c = f * cp + i * g
+        o = sig(a[..., 3 * H :] + p_o * c)
         for name, ref in (("i", i), ("f", f), ("g", g), ("o", o)):
             assert_close(fw[name], ref, RTOL, name)
-        c = f * fw["c_prev"] + i * g
         assert_close(fw["c"], c, RTOL, "c")
         assert_close(fw["tanh_c"], np.tanh(c), RTOL, "tanh_c")
         assert_close(fw["r"], o * np.tanh(c), RTOL, "r")
@@ -114,13 +117,15 @@ def check_lstm_step(lt, t: int) -> None:
     fw, bw = lt.forward, lt.backward
     i, f, g, o, tc, cp = (fw[n][t] for n in ("i", "f", "g", "o", "tanh_c", "c_prev"))
     dh = bw["dh"][t]
-    W_hr = lt.param("W_hr")
+    W_hr, W_peep = lt.param("W_hr"), lt.param("W_peep")
+    p_i, p_f, p_o = (0.0, 0.0, 0.0) if W_peep is None else np.split(W_peep, 3)
     dr = dh if W_hr is None else dh @ W_hr
     if "dr" in bw:
         assert_close(bw["dr"][t], dr, RTOL, "dr")
     assert_close(bw["do"][t], dr * tc, RTOL, f"do (dOt) t={t}")
     assert_close(bw["da_o"][t], bw["do"][t] * o * (1 - o), RTOL, "da_o")
-    assert_close(bw["dc"][t], bw["dc_next_in"][t] + dr * o * (1 - tc**2), RTOL, f"dc (dCt) t={t}")
+    dc = bw["dc_next_in"][t] + dr * o * (1 - tc**2) + bw["da_o"][t] * p_o
+    assert_close(bw["dc"][t], dc, RTOL, f"dc (dCt) t={t}")
     ln = lt.kind == "lnlstm" and lt.meta["layer_norm"]
     dct = ln_bwd(bw["dc"][t], fw["c_tilde"][t], lt.param("gamma_state")) if ln else bw["dc"][t]
     if lt.kind == "lnlstm":
@@ -135,7 +140,8 @@ def check_lstm_step(lt, t: int) -> None:
     assert_close(bw["da_g"][t], dag, 1e-9, "da_g")
     assert_close(bw["da_f"][t], bw["df"][t] * f * (1 - f), 1e-9, "da_f")
     assert_close(bw["da_i"][t], bw["di"][t] * i * (1 - i), 1e-9, "da_i")
-    assert_close(bw["dc_next"][t], dct * f, 1e-9, f"dc_next (dC_next) t={t}")
+    dc_next = dct * f + bw["da_i"][t] * p_i + bw["da_f"][t] * p_f
+    assert_close(bw["dc_next"][t], dc_next, 1e-9, f"dc_next (dC_next) t={t}")
     if lt.kind == "lstm":
         da = np.concatenate([bw["da_i"][t], bw["da_f"][t], bw["da_g"][t], bw["da_o"][t]], -1)
         Wz = np.concatenate([lt.param("W_ih"), lt.param("W_hh")], axis=1)
@@ -238,6 +244,7 @@ CASES = [
     ("lstm", 1, False, {}),
     ("lstm", 2, True, {}),
     ("lstm", 1, False, {"proj_size": 3}),
+    ("lstm", 2, True, {"peepholes": True}),
     ("lnlstm", 2, True, {}),
     ("lnlstm", 1, False, {"layer_norm": False}),
     ("gru", 2, True, {}),

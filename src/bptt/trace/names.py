@@ -101,7 +101,8 @@ register(CellKind(
     "lstm", "LSTM", ("LSTM",), R.lstm, {**_SEED, "dW_ih": "dW (x rows)", "dW_hh": "dW (h rows)", "db": "dB"},
     log_forward=("z", "f", "i", "g", "o", "c", "h"),
     log_backward=("dh", "do", "dc", "dg", "df", "di", "dz", "dh_next", "dc_next"),
-    weight_steps={**_PYTORCH_WEIGHTS, "W_hr": ("dW_hr", None)}, flags={"projection": "W_hr"},
+    weight_steps={**_PYTORCH_WEIGHTS, "W_hr": ("dW_hr", None), "W_peep": ("dW_peep", None)},
+    flags={"projection": "W_hr", "peepholes": "W_peep"},
     has_cell_state=True,
 ))
 register(CellKind(
