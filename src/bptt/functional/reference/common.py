@@ -2,6 +2,11 @@ r"""What every textbook recurrent op shares: the logistic sigmoid, the order of 
 
 .. math::  \sigma(a) = \frac{1}{1 + e^{-a}}, \qquad \sigma'(a) = \sigma(a)\,(1 - \sigma(a))
 
+and its logarithm, which the exponentially gated cells (sLSTM, mLSTM) use for a sigmoid forget gate in log
+space:
+
+.. math::  \log\sigma(a) = -\log(1 + e^{-a}), \qquad \frac{d \log\sigma(a)}{da} = 1 - \sigma(a)
+
 A layer runs its steps ``t = 0 .. T-1``, or ``T-1 .. 0`` for the reverse direction; its outputs are always
 stored in *time* order (``y[t]`` belongs to ``x[t]`` in both directions).
 
@@ -22,6 +27,11 @@ def sigmoid(a: np.ndarray) -> np.ndarray:
     which correctly gives 0; the warning is silenced)."""
     with np.errstate(over="ignore"):
         return 1 / (1 + np.exp(-a))
+
+
+def log_sigmoid(a: np.ndarray) -> np.ndarray:
+    """``log(sigmoid(a)) = -log(1 + exp(-a))``, through ``logaddexp`` (never overflows)."""
+    return -np.logaddexp(0, -a)
 
 
 def processing_order(T: int, reverse: bool) -> list[int]:
