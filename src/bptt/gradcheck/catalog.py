@@ -1,11 +1,11 @@
 """Every hand-derived backward pass in bptt, with small float64 arguments: what ``bptt gradcheck`` checks.
 
 :data:`CATALOG` lists one :class:`CatalogEntry` per op and option set, for both tiers of
-:mod:`bptt.functional`: the fast ops (``lstm``, ``gru``, ``rnn``, ``ln_lstm``, ``cross_entropy``, ``linear``,
-``embedding``, ``dropout``, the activations, the attention mechanisms and attention layer) and their
-textbook twins in :mod:`bptt.functional.reference` (the LSTM also with peepholes). Each entry knows its
-``forward`` / ``backward`` pair and draws its own arguments from a generator and four sizes, so a caller only
-iterates::
+:mod:`bptt.functional`: the fast ops (``lstm``, ``gru``, ``rnn``, ``ln_lstm``, xLSTM's ``slstm``, ``mlstm``
+and ``mlstm_parallel``, ``cross_entropy``, ``linear``, ``embedding``, ``dropout``, the activations, the
+attention mechanisms and attention layer) and their textbook twins in :mod:`bptt.functional.reference` (the
+LSTM also with peepholes). Each entry knows its ``forward`` / ``backward`` pair and draws its own arguments
+from a generator and four sizes, so a caller only iterates::
 
     for entry in CATALOG:
         report = entry.check(rng, Sizes(steps=4, batch=2, input_size=3, hidden_size=3))
@@ -128,6 +128,40 @@ def _ln_lstm(*, layer_norm: bool, lengths: bool = False, g_mask: bool = False, *
     return make
 
 
+def _heads(H: int) -> int:
+    """Two heads when the hidden size splits in two, else one."""
+    return 2 if H % 2 == 0 else 1
+
+
+def _slstm(*, several_heads: bool, **kwargs: Any) -> Arguments:
+    """sLSTM arguments ``x, h0, c0, n0, m0, W_ih, W_hh, b`` (a positive normaliser, as a normaliser is)."""
+
+    def make(rng: np.random.Generator, s: Sizes) -> tuple[list, dict]:
+        T, B, D, H = s.steps, s.batch, s.input_size, s.hidden_size
+        S = H // _heads(H) if several_heads else H
+        r = rng.standard_normal
+        inputs = [r((T, B, D)), 0.5 * r((B, H)), 0.5 * r((B, H)), rng.uniform(0.5, 2.0, (B, H)), 0.5 * r((B, H)),
+                  0.5 * r((4 * H, D)), 0.5 * r((4 * H, S)), 0.5 * r(4 * H)]
+        return inputs, kwargs
+
+    return make
+
+
+def _mlstm(*, several_heads: bool, **kwargs: Any) -> Arguments:
+    """mLSTM arguments ``x, C0, n0, m0, W, b`` (``K`` heads of size ``H / K``)."""
+
+    def make(rng: np.random.Generator, s: Sizes) -> tuple[list, dict]:
+        T, B, D, H = s.steps, s.batch, s.input_size, s.hidden_size
+        K = _heads(H) if several_heads else 1
+        S = H // K
+        r = rng.standard_normal
+        inputs = [r((T, B, D)), 0.5 * r((B, K, S, S)), 0.5 * r((B, K, S)), 0.5 * r((B, K)),
+                  0.5 * r((4 * H + 2 * K, D)), 0.5 * r(4 * H + 2 * K)]
+        return inputs, kwargs
+
+    return make
+
+
 def _classes(rng: np.random.Generator, s: Sizes) -> tuple[list, dict]:
     """Logits ``(B·T, H)`` and targets, one of them ignored."""
     N = s.batch * s.steps
@@ -193,6 +227,8 @@ def _twins(op: str, label: str, arguments: Arguments, names: tuple[str, ...]) ->
 
 
 _LN_NAMES = ("x", "h0", "c0", "kernel", "bias", "gamma", "beta")
+_SLSTM_NAMES = ("x", "h0", "c0", "n0", "m0", "W_ih", "W_hh", "b")
+_MLSTM_NAMES = ("x", "C0", "n0", "m0", "W", "b")
 
 #: Every hand-derived backward pass, fast tier first, each recurrent op also in its textbook form.
 CATALOG: tuple[CatalogEntry, ...] = (
@@ -225,6 +261,13 @@ CATALOG: tuple[CatalogEntry, ...] = (
     *_twins("ln_lstm", "ln_lstm (layer norm)", _ln_lstm(layer_norm=True, lengths=True, g_mask=True), _LN_NAMES),
     *_twins("ln_lstm", "ln_lstm (plain, reverse)", _ln_lstm(layer_norm=False, reverse=True, forget_bias=1.0),
             _LN_NAMES),
+    *_twins("slstm", "slstm", _slstm(several_heads=False), _SLSTM_NAMES),
+    *_twins("slstm", "slstm (exp forget gate, heads)", _slstm(several_heads=True, forget_gate="exp"), _SLSTM_NAMES),
+    *_twins("mlstm", "mlstm", _mlstm(several_heads=True), _MLSTM_NAMES),
+    *_twins("mlstm", "mlstm (exp forget gate)", _mlstm(several_heads=False, forget_gate="exp"), _MLSTM_NAMES),
+    *_twins("mlstm_parallel", "mlstm_parallel", _mlstm(several_heads=True), _MLSTM_NAMES),
+    *_twins("mlstm_parallel", "mlstm_parallel (exp forget gate)", _mlstm(several_heads=False, forget_gate="exp"),
+            _MLSTM_NAMES),
     _entry("attention luong", F.attention, _luong(True), ("query", "memory", "lengths", "W_m", "g"),
            F.attention.luong_forward, F.attention.luong_backward),
     _entry("attention luong (dot)", F.attention, _luong(False), ("query", "memory", "lengths", "W_m", "g"),

@@ -17,9 +17,9 @@ import numpy as np
 import pytest
 
 from bptt.functional import reference
-from bptt.functional.reference import common, cross_entropy, gru, ln_lstm, lstm, rnn
+from bptt.functional.reference import common, cross_entropy, gru, ln_lstm, lstm, mlstm, mlstm_parallel, rnn, slstm
 
-MODULES = [common, cross_entropy, gru, ln_lstm, lstm, rnn]
+MODULES = [common, cross_entropy, gru, ln_lstm, lstm, mlstm, mlstm_parallel, rnn, slstm]
 
 #: (target name, what its line's comment must contain), in the seed's order
 LSTM_SEED = [("dh", r"dHt \(figs 12-14\)"), ("do", r"dOt \(figs 15-17\)"), ("dc", r"dCt \(figs 18-19\)"),
@@ -89,12 +89,24 @@ def test_lstm_step_backward_assigns_each_seed_quantity_by_name_in_the_seed_order
     (ln_lstm.step_forward, ["z", "a", "i", "g_raw", "g", "f", "o", "c_tilde", "tanh_c", "h"]),
     (gru.step_forward, ["gx", "gh", "r", "z", "n", "h"]),
     (rnn.step_forward, ["z", "a", "h"]),
+    (slstm.step_forward, ["a", "log_i", "log_f", "m", "i", "f", "z", "o", "c", "n", "h_tilde", "h"]),
+    (slstm.step_backward, ["dh", "do", "da_o", "dh_tilde", "dc", "dn", "dz", "da_z", "di", "df", "dm", "dlog_i",
+                           "dlog_f", "da_i", "da_f", "da", "dx", "dh_next", "dc_next", "dn_next", "dm_next"]),
+    (mlstm.step_forward, ["log_f", "m", "i", "f", "C", "n", "num", "qn", "den", "h_tilde", "o", "h"]),
+    (mlstm.step_backward, ["do", "da_o", "dh_tilde", "dnum", "dden", "dqn", "dm_den", "dC", "dn", "dq", "dv", "dk",
+                           "di", "df", "dm", "dlog_i", "dlog_f", "da_i", "da_f", "dx", "dC_next", "dn_next",
+                           "dm_next"]),
+    (mlstm.project, ["q", "k", "v", "a_i", "a_f", "a_o"]),
+    (mlstm_parallel.head_forward, ["F", "log_D", "log_w0", "m", "D", "w0", "QK", "Ct", "qn", "den", "num", "h_tilde",
+                                   "C_T", "n_T"]),
+    (mlstm_parallel.head_backward, ["dnum", "dden", "dqn", "dm_den", "dCt", "dv", "dw0", "dQK", "dD", "dq", "dk",
+                                    "dlog_D", "dlog_w0", "dm", "dlog_i", "dF", "dlog_f", "dC0", "dn0", "dm0"]),
 ])
 def test_other_steps_assign_their_quantities_by_name_in_order(func, wanted):
     assert_in_order(func, wanted, once=False)  # with/without layer norm: some names have one line per branch
 
 
-@pytest.mark.parametrize("module", [gru, ln_lstm, lstm, rnn])
+@pytest.mark.parametrize("module", [gru, ln_lstm, lstm, rnn, slstm, mlstm])
 def test_step_grads_fields_are_the_assigned_names(module):
     """A recorder reads the NamedTuples by name: every field of StepGrads is a local of step_backward
     with that name, and every field of StepCache a local of step_forward (or an argument)."""
@@ -112,7 +124,9 @@ def test_no_fast_tier_devices(module):
         if isinstance(node, ast.keyword):
             assert node.arg != "out", f"{module.__name__}:{node.lineno}: out= buffer"
         if isinstance(node, ast.ImportFrom):  # the reference stands alone: from the fast tier only result types
-            allowed = {0: {"__future__", "collections.abc", "typing"}, 1: {"common"}}.get(node.level)
+            allowed = {0: {"__future__", "collections.abc", "math", "typing"}, 1: {"common"}}.get(node.level)
+            if module is mlstm_parallel and node.level == 1:
+                allowed = {"common", "mlstm"}  # the parallel form reads the recurrent form's projections
             if node.level == 2:
                 assert all(a.name.endswith("Grads") for a in node.names), (
                     f"{module.__name__}:{node.lineno}: imports {[a.name for a in node.names]} from the fast tier"
@@ -131,8 +145,9 @@ def test_sigmoid_is_the_plain_logistic_function():
 
 def test_twin_signatures_are_the_fast_ones_without_ws():
     from cases.reference import TWINS
+    from cases.xlstm import TWINS as XLSTM_TWINS
 
-    for op, (fast, ref) in TWINS.items():
+    for op, (fast, ref) in {**TWINS, **XLSTM_TWINS}.items():
         for fn in ("forward", "backward"):
             f_params = inspect.signature(getattr(fast, fn)).parameters
             r_params = inspect.signature(getattr(ref, fn)).parameters
@@ -143,7 +158,7 @@ def test_twin_signatures_are_the_fast_ones_without_ws():
 
 def test_package_docstring_lists_every_twin():
     doc = reference.__doc__
-    for name in ("lstm", "gru", "rnn", "ln_lstm", "cross_entropy"):
+    for name in ("lstm", "gru", "rnn", "ln_lstm", "cross_entropy", "slstm", "mlstm", "mlstm_parallel"):
         assert f":mod:`.{name}`" in doc
     for plain in ("linear", "embedding", "dropout", "sigmoid", "tanh", "relu", "softmax", "log_softmax",
                   "attention"):

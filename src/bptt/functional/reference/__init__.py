@@ -31,6 +31,11 @@ twin               fast path it mirrors
                    layer-norm forward and backward as their own small step functions)
 :mod:`.cross_entropy`  :mod:`bptt.functional.cross_entropy`, which fuses softmax and negative
                    log-likelihood into ``p - onehot(y)``; the twin takes the chain rule one link at a time
+:mod:`.slstm`      :mod:`bptt.functional.slstm` (xLSTM's sLSTM: exponential gating, normaliser and
+                   stabiliser states, block-diagonal heads)
+:mod:`.mlstm`      :mod:`bptt.functional.mlstm` (xLSTM's mLSTM, recurrent form: matrix memory per head)
+:mod:`.mlstm_parallel`  :mod:`bptt.functional.mlstm_parallel` (the mLSTM's parallel form: one head at a time,
+                   the whole sequence as ``(T, T)`` matrices)
 =================  ================================================================================
 
 **Ops without a twin**, because they are already written one plain equation per line and have no fused
@@ -55,8 +60,14 @@ that build on it:
   reverse direction), ``SequenceCache.mask`` the ``(T, B, 1)`` packed-sequence mask;
 - ``record``, when given, is called once at the end of ``forward`` as ``record(cache)`` and once at the end
   of ``backward`` as ``record(cache, steps)``, ``steps[t]`` being the ``StepGrads`` of time step ``t``.
+
+The xLSTM twins follow the same API with their own states: ``slstm`` carries ``(h, c, n, m)`` (so
+``step_backward`` takes ``dh_next_in, dc_next_in, dn_next_in, dm_next_in``), ``mlstm`` carries ``(C, n, m)``
+and no ``h`` (its projections read ``x_t`` only); ``mlstm_parallel`` has no steps: its unit is one head over
+the whole sequence (``head_forward`` / ``head_backward``), and ``record(cache, heads)`` receives
+``heads[b][k]``.
 """
 
-from . import common, cross_entropy, gru, ln_lstm, lstm, rnn
+from . import common, cross_entropy, gru, ln_lstm, lstm, mlstm, mlstm_parallel, rnn, slstm
 
-__all__ = ["common", "cross_entropy", "gru", "ln_lstm", "lstm", "rnn"]
+__all__ = ["common", "cross_entropy", "gru", "ln_lstm", "lstm", "mlstm", "mlstm_parallel", "rnn", "slstm"]

@@ -65,6 +65,7 @@ through the max only for losses on the final states themselves.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable
 from typing import NamedTuple
 
@@ -98,7 +99,7 @@ def project(x: np.ndarray, W: np.ndarray, b: np.ndarray | None, num_heads: int) 
     b_q, b_k, b_v, b_i, b_f, b_o = split_weights(np.zeros(W.shape[0], dtype=W.dtype) if b is None else b, num_heads)
     S = W_q.shape[0] // num_heads  # head size
     q = x @ W_q.T + b_q  # query (eq 22)
-    k = x @ W_k.T / np.sqrt(S) + b_k  # key (eq 23)
+    k = x @ W_k.T / math.sqrt(S) + b_k  # key (eq 23)
     v = x @ W_v.T + b_v  # value (eq 24)
     a_i = x @ w_i.T + b_i  # input gate pre-activation, one per head (eq 25)
     a_f = x @ w_f.T + b_f  # forget gate pre-activation, one per head (eq 26)
@@ -115,10 +116,10 @@ def project_backward(grads: Projections, x: np.ndarray, W: np.ndarray, num_heads
     lead = x.shape[:-1]
     dq, dk, dv = (g.reshape(lead + (-1,)) for g in grads[:3])
     da_i, da_f, da_o = grads[3:]
-    dx = dq @ W_q + dk @ W_k / np.sqrt(S) + dv @ W_v + da_i @ w_i + da_f @ w_f + da_o @ W_o
+    dx = dq @ W_q + dk @ W_k / math.sqrt(S) + dv @ W_v + da_i @ w_i + da_f @ w_f + da_o @ W_o
     x2 = x.reshape(-1, x.shape[-1])
     rows = [g.reshape(-1, g.shape[-1]) for g in (dq, dk, dv, da_i, da_f, da_o)]
-    dW = np.concatenate([rows[0].T @ x2, rows[1].T @ x2 / np.sqrt(S), *(g.T @ x2 for g in rows[2:])])
+    dW = np.concatenate([rows[0].T @ x2, rows[1].T @ x2 / math.sqrt(S), *(g.T @ x2 for g in rows[2:])])
     db = np.concatenate([g.sum(axis=0) for g in rows])
     return dx, dW, db
 
