@@ -7,6 +7,20 @@ space:
 
 .. math::  \log\sigma(a) = -\log(1 + e^{-a}), \qquad \frac{d \log\sigma(a)}{da} = 1 - \sigma(a)
 
+and, for minGRU and minLSTM, softplus and the paper's positivity function :math:`g`:
+
+.. math::
+
+    \operatorname{softplus}(a) = \log(1 + e^a), \qquad \log \sigma(a) = -\operatorname{softplus}(-a),
+    \qquad \log(1 - \sigma(a)) = -\operatorname{softplus}(a)
+
+    g(a) = \begin{cases} a + \tfrac12 & a \ge 0 \\ \sigma(a) & a < 0 \end{cases}, \qquad
+    g'(a) = \begin{cases} 1 & a \ge 0 \\ \sigma(a)(1 - \sigma(a)) & a < 0 \end{cases}, \qquad
+    (\log g)'(a) = \begin{cases} 1 / (a + \tfrac12) & a \ge 0 \\ 1 - \sigma(a) & a < 0 \end{cases}
+
+(Feng et al., 2024, Appendix B: :math:`g` is continuous and positive, so a candidate state :math:`g(\cdot)` has a
+logarithm; at :math:`a = 0` the derivative is taken from the right, as ``torch.where(a >= 0, ...)`` does.)
+
 A layer runs its steps ``t = 0 .. T-1``, or ``T-1 .. 0`` for the reverse direction; its outputs are always
 stored in *time* order (``y[t]`` belongs to ``x[t]`` in both directions).
 
@@ -44,3 +58,28 @@ def packed_mask(lengths: np.ndarray | None, T: int, B: int) -> np.ndarray:
     if lengths is None:
         return np.ones((T, B, 1), dtype=bool)
     return (np.arange(T)[:, None] < np.asarray(lengths)[None, :])[:, :, None]
+
+
+def softplus(a: np.ndarray) -> np.ndarray:
+    """``log(1 + exp(a))``, evaluated as ``logaddexp(0, a)`` (no overflow)."""
+    return np.logaddexp(0, a)
+
+
+def g(a: np.ndarray) -> np.ndarray:
+    """The paper's positivity function: ``a + 1/2`` for ``a >= 0``, ``sigmoid(a)`` below."""
+    return np.where(a >= 0, a + 0.5, sigmoid(a))
+
+
+def g_prime(a: np.ndarray) -> np.ndarray:
+    """``g'(a)``: 1 for ``a >= 0``, ``sigmoid(a) (1 - sigmoid(a))`` below."""
+    return np.where(a >= 0, 1.0, sigmoid(a) * (1 - sigmoid(a)))
+
+
+def log_g(a: np.ndarray) -> np.ndarray:
+    """``log g(a)``: ``log(a + 1/2)`` for ``a >= 0``, ``-softplus(-a)`` below (the paper's ``log_g``)."""
+    return np.where(a >= 0, np.log(np.maximum(a, 0) + 0.5), -softplus(-a))
+
+
+def log_g_prime(a: np.ndarray) -> np.ndarray:
+    """``(log g)'(a)``: ``1 / (a + 1/2)`` for ``a >= 0``, ``1 - sigmoid(a)`` below."""
+    return np.where(a >= 0, 1 / (np.maximum(a, 0) + 0.5), 1 - sigmoid(a))
