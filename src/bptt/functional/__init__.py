@@ -4,7 +4,9 @@ Each submodule holds one op; its docstring states the equations of the forward p
 and the code uses the names of the math. Nothing here validates its input (that happens at the ``nn``
 boundary) and nothing here holds state: the cache (a typed ``NamedTuple``) is all ``backward`` needs.
 :mod:`~bptt.functional.sequence` holds what the whole-sequence recurrent ops share and
-:mod:`~bptt.functional.workspace` their optional buffer pool.
+:mod:`~bptt.functional.workspace` their optional buffer pool. :mod:`~bptt.functional.scan` is the linear
+recurrence behind :mod:`~bptt.functional.min_gru` and :mod:`~bptt.functional.min_lstm` (shared parts in
+:mod:`~bptt.functional.min_rnn`).
 
 >>> import numpy as np
 >>> from bptt.functional import linear
@@ -22,10 +24,14 @@ from . import (
     ln_lstm,
     log_softmax,
     lstm,
+    min_gru,
+    min_lstm,
+    min_rnn,
     mlstm,
     mlstm_parallel,
     relu,
     rnn,
+    scan,
     sequence,
     sigmoid,
     slstm,
@@ -44,10 +50,14 @@ __all__ = [
     "ln_lstm",
     "log_softmax",
     "lstm",
+    "min_gru",
+    "min_lstm",
+    "min_rnn",
     "mlstm",
     "mlstm_parallel",
     "relu",
     "rnn",
+    "scan",
     "sequence",
     "sigmoid",
     "slstm",

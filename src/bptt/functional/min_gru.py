@@ -117,7 +117,7 @@ def forward(
 ) -> tuple[tuple[np.ndarray, np.ndarray], MinRNNCache]:
     """Run minGRU over ``x``; returns ``((y, h_n), cache)``: ``y`` ``(T, B, H)`` (``(T, B, P)`` with
     ``W_out``), time order, zero at padded steps; ``h_n`` ``(B, H)`` the state after the last processed step."""
-    return min_rnn.run_forward(_MATH, x, h0, W_ih, b_ih, W_out, mode, reverse, lengths, ws, record)
+    return min_rnn.run_layer(_MATH, x, h0, W_ih, b_ih, W_out, mode, reverse, lengths, ws, record)
 
 
 def backward(
@@ -131,4 +131,4 @@ def backward(
     """Backpropagate ``dout = (dy, dh_n)`` (``None`` for zero): :class:`~bptt.functional.min_rnn.MinRNNGrads`
     ``(dx, dh0, dW_ih, db_ih)``, or with ``W_out`` :class:`~bptt.functional.min_rnn.MinRNNProjectionGrads`
     (followed by ``dW_out``)."""
-    return min_rnn.run_backward(_MATH, dout, cache, ws, need_dx, record)
+    return min_rnn.differentiate_layer(_MATH, dout, cache, ws, need_dx, record)

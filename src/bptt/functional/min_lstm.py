@@ -125,7 +125,7 @@ def forward(
     record: Callable | None = None,
 ) -> tuple[tuple[np.ndarray, np.ndarray], MinRNNCache]:
     """Run minLSTM over ``x``; returns ``((y, h_n), cache)`` as :func:`bptt.functional.min_gru.forward`."""
-    return min_rnn.run_forward(_MATH, x, h0, W_ih, b_ih, W_out, mode, reverse, lengths, ws, record)
+    return min_rnn.run_layer(_MATH, x, h0, W_ih, b_ih, W_out, mode, reverse, lengths, ws, record)
 
 
 def backward(
@@ -137,4 +137,4 @@ def backward(
     record: Callable | None = None,
 ) -> MinRNNGrads | MinRNNProjectionGrads:
     """Backpropagate ``dout = (dy, dh_n)``: as :func:`bptt.functional.min_gru.backward`."""
-    return min_rnn.run_backward(_MATH, dout, cache, ws, need_dx, record)
+    return min_rnn.differentiate_layer(_MATH, dout, cache, ws, need_dx, record)

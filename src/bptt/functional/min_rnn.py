@@ -74,10 +74,11 @@ class MinRNNProjectionGrads(NamedTuple):
 
 # ------------------------------------------------------------------ elementwise functions (fast forms)
 def sigmoid(a: np.ndarray) -> np.ndarray:
-    r""":math:`\sigma(a) = \tfrac12 \tanh(a/2) + \tfrac12` (one ``tanh``, no overflow)."""
-    s = np.tanh(0.5 * a)
-    s *= 0.5
-    s += 0.5
+    r""":math:`\sigma(a) = e^{-\operatorname{softplus}(-a)}`: no overflow, full relative precision also where
+    :math:`\sigma(a)` is tiny (the ``tanh`` form loses it there, and :math:`g(a) = \sigma(a)` for :math:`a < 0`)."""
+    s = np.logaddexp(0, -a)
+    np.negative(s, out=s)
+    np.exp(s, out=s)
     return s
 
 
@@ -122,7 +123,7 @@ def check_mode(mode: str) -> None:
         raise ValueError(f"mode must be 'parallel' or 'sequential', got {mode!r}")
 
 
-def run_forward(cell: CellMath, x: np.ndarray, h0: np.ndarray, W_ih: np.ndarray, b_ih: np.ndarray | None,
+def run_layer(cell: CellMath, x: np.ndarray, h0: np.ndarray, W_ih: np.ndarray, b_ih: np.ndarray | None,
                 W_out: np.ndarray | None, mode: str, reverse: bool, lengths: np.ndarray | None,
                 ws: Workspace | None, record: Callable | None) -> tuple[tuple[np.ndarray, np.ndarray], MinRNNCache]:
     """The forward pass of a cell (``min_gru`` or ``min_lstm``): ``((y, h_n), cache)``."""
@@ -146,7 +147,7 @@ def run_forward(cell: CellMath, x: np.ndarray, h0: np.ndarray, W_ih: np.ndarray,
     return (y, h_n), cache
 
 
-def run_backward(cell: CellMath, dout: tuple[np.ndarray | None, np.ndarray | None], cache: MinRNNCache,
+def differentiate_layer(cell: CellMath, dout: tuple[np.ndarray | None, np.ndarray | None], cache: MinRNNCache,
                  ws: Workspace | None, need_dx: bool, record: Callable | None
                  ) -> MinRNNGrads | MinRNNProjectionGrads:
     """The backward pass of a cell: :class:`MinRNNGrads` (or :class:`MinRNNProjectionGrads`)."""

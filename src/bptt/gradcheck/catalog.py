@@ -2,10 +2,11 @@
 
 :data:`CATALOG` lists one :class:`CatalogEntry` per op and option set, for both tiers of
 :mod:`bptt.functional`: the fast ops (``lstm``, ``gru``, ``rnn``, ``ln_lstm``, xLSTM's ``slstm``, ``mlstm``
-and ``mlstm_parallel``, ``cross_entropy``, ``linear``, ``embedding``, ``dropout``, the activations, the
-attention mechanisms and attention layer) and their textbook twins in :mod:`bptt.functional.reference` (the
-LSTM also with peepholes). Each entry knows its ``forward`` / ``backward`` pair and draws its own arguments
-from a generator and four sizes, so a caller only iterates::
+and ``mlstm_parallel``, ``min_gru`` and ``min_lstm`` in both modes with the ``scan`` beneath them,
+``cross_entropy``, ``linear``, ``embedding``, ``dropout``, the activations, the attention mechanisms and
+attention layer) and their textbook twins in :mod:`bptt.functional.reference` (the LSTM also with peepholes).
+Each entry knows its ``forward`` / ``backward`` pair and draws its own arguments from a generator and four
+sizes, so a caller only iterates::
 
     for entry in CATALOG:
         report = entry.check(rng, Sizes(steps=4, batch=2, input_size=3, hidden_size=3))
@@ -147,6 +148,19 @@ def _slstm(*, several_heads: bool, **kwargs: Any) -> Arguments:
     return make
 
 
+def _min_rnn(gates: int, *, proj: bool = False, lengths: bool = False, **kwargs: Any) -> Arguments:
+    """Arguments of minGRU (``gates=2``) / minLSTM (``gates=3``): ``x, h0, W_ih, b_ih, W_out``."""
+
+    def make(rng: np.random.Generator, s: Sizes) -> tuple[list, dict]:
+        T, B, D, H = s.steps, s.batch, s.input_size, s.hidden_size
+        r = rng.standard_normal
+        inputs = [r((T, B, D)), r((B, H)), r((gates * H, D)), 0.5 * r(gates * H),
+                  0.5 * r((max(1, H - 1), H)) if proj else None]
+        return inputs, {**kwargs, "lengths": _lengths(rng, s) if lengths else None}
+
+    return make
+
+
 def _mlstm(*, several_heads: bool, **kwargs: Any) -> Arguments:
     """mLSTM arguments ``x, C0, n0, m0, W, b`` (``K`` heads of size ``H / K``)."""
 
@@ -158,6 +172,23 @@ def _mlstm(*, several_heads: bool, **kwargs: Any) -> Arguments:
         inputs = [r((T, B, D)), 0.5 * r((B, K, S, S)), 0.5 * r((B, K, S)), 0.5 * r((B, K)),
                   0.5 * r((4 * H + 2 * K, D)), 0.5 * r(4 * H + 2 * K)]
         return inputs, kwargs
+
+    return make
+
+
+_MIN_NAMES = ("x", "h0", "W_ih", "b_ih", "W_out")
+
+
+def _scan(*, log_domain: bool, lengths: bool = False, **kwargs: Any) -> Arguments:
+    """Arguments of the scan: ``log_a <= 0, log_b, h0`` (parallel) or ``a in (0, 1), b, h0`` (sequential)."""
+
+    def make(rng: np.random.Generator, s: Sizes) -> tuple[list, dict]:
+        T, B, H = s.steps, s.batch, s.hidden_size
+        log_a = -rng.uniform(0.05, 1.5, (T, B, H))
+        values = 0.5 * rng.standard_normal((T, B, H))
+        inputs = [log_a, values - 0.5, rng.standard_normal((B, H))] if log_domain else [np.exp(log_a), values,
+                                                                                      rng.standard_normal((B, H))]
+        return inputs, {**kwargs, "lengths": _lengths(rng, s) if lengths else None}
 
     return make
 
@@ -230,6 +261,8 @@ _LN_NAMES = ("x", "h0", "c0", "kernel", "bias", "gamma", "beta")
 _SLSTM_NAMES = ("x", "h0", "c0", "n0", "m0", "W_ih", "W_hh", "b")
 _MLSTM_NAMES = ("x", "C0", "n0", "m0", "W", "b")
 
+_SEQUENTIAL_SCAN = _scan(log_domain=False, lengths=True)
+
 #: Every hand-derived backward pass, fast tier first, each recurrent op also in its textbook form.
 CATALOG: tuple[CatalogEntry, ...] = (
     _entry("linear", F.linear, lambda rng, s: ([rng.standard_normal((s.batch, s.input_size)),
@@ -268,6 +301,19 @@ CATALOG: tuple[CatalogEntry, ...] = (
     *_twins("mlstm_parallel", "mlstm_parallel", _mlstm(several_heads=True), _MLSTM_NAMES),
     *_twins("mlstm_parallel", "mlstm_parallel (exp forget gate)", _mlstm(several_heads=False, forget_gate="exp"),
             _MLSTM_NAMES),
+    *_twins("min_gru", "min_gru (parallel)", _min_rnn(2, mode="parallel"), _MIN_NAMES),
+    *_twins("min_gru", "min_gru (sequential, reverse, lengths, projection)",
+            _min_rnn(2, proj=True, lengths=True, mode="sequential", reverse=True), _MIN_NAMES),
+    *_twins("min_gru", "min_gru (parallel, reverse, lengths, projection)",
+            _min_rnn(2, proj=True, lengths=True, mode="parallel", reverse=True), _MIN_NAMES),
+    *_twins("min_lstm", "min_lstm (parallel, lengths)", _min_rnn(3, lengths=True, mode="parallel"), _MIN_NAMES),
+    *_twins("min_lstm", "min_lstm (sequential, projection)", _min_rnn(3, proj=True, mode="sequential"),
+            _MIN_NAMES),
+    *_twins("scan", "scan (log space)", _scan(log_domain=True, reverse=True, lengths=True), ("log_a", "log_b", "h0")),
+    _entry("scan (sequential)", F.scan, _SEQUENTIAL_SCAN, ("a", "b", "h0"), F.scan.sequential_forward,
+           F.scan.sequential_backward),
+    _entry("reference scan (sequential)", R.scan, _SEQUENTIAL_SCAN, ("a", "b", "h0"), R.scan.sequential_forward,
+           R.scan.sequential_backward),
     _entry("attention luong", F.attention, _luong(True), ("query", "memory", "lengths", "W_m", "g"),
            F.attention.luong_forward, F.attention.luong_backward),
     _entry("attention luong (dot)", F.attention, _luong(False), ("query", "memory", "lengths", "W_m", "g"),

@@ -36,6 +36,10 @@ twin               fast path it mirrors
 :mod:`.mlstm`      :mod:`bptt.functional.mlstm` (xLSTM's mLSTM, recurrent form: matrix memory per head)
 :mod:`.mlstm_parallel`  :mod:`bptt.functional.mlstm_parallel` (the mLSTM's parallel form: one head at a time,
                    the whole sequence as ``(T, T)`` matrices)
+:mod:`.scan`       :mod:`bptt.functional.scan`, the linear recurrence ``h_t = a_t h_{t-1} + b_t``: its
+                   backward written as the reverse scan it is, one step per function
+:mod:`.min_gru`    :mod:`bptt.functional.min_gru` (Feng et al. 2024; ``mode="parallel"`` or ``"sequential"``)
+:mod:`.min_lstm`   :mod:`bptt.functional.min_lstm` (Feng et al. 2024)
 =================  ================================================================================
 
 **Ops without a twin**, because they are already written one plain equation per line and have no fused
@@ -68,6 +72,7 @@ the whole sequence (``head_forward`` / ``head_backward``), and ``record(cache, h
 ``heads[b][k]``.
 """
 
-from . import common, cross_entropy, gru, ln_lstm, lstm, mlstm, mlstm_parallel, rnn, slstm
+from . import common, cross_entropy, gru, ln_lstm, lstm, min_gru, min_lstm, mlstm, mlstm_parallel, rnn, scan, slstm
 
-__all__ = ["common", "cross_entropy", "gru", "ln_lstm", "lstm", "mlstm", "mlstm_parallel", "rnn", "slstm"]
+__all__ = ["common", "cross_entropy", "gru", "ln_lstm", "lstm", "min_gru", "min_lstm", "mlstm", "mlstm_parallel", "rnn",
+           "scan", "slstm"]
