@@ -101,7 +101,8 @@ def test_fresh_run_starts_a_fresh_metrics_file(tmp_path):
 
 
 # ---------------------------------------------------------------------------------------------- resuming
-@pytest.mark.parametrize("model, level", [("lstm", "char"), ("gru", "word"), ("rnn", "char")])
+@pytest.mark.parametrize("model, level", [("lstm", "char"), ("gru", "word"), ("rnn", "char"), ("mingru", "char"),
+                                          ("minlstm", "word")])
 def test_resume_is_bit_identical(tmp_path, model, level):
     corpus = write_corpus(tmp_path, word_text(400 if level == "word" else 160))
     cfg = small_cfg(corpus, model=model, level=level, dropout=0.3, steps=40, eval_every=10, log_every=5,

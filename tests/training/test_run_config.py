@@ -8,6 +8,7 @@ import math
 
 import pytest
 
+from bptt.models.lm import CELLS
 from bptt.training import Seq2SeqConfig, TrainConfig
 from bptt.training.config import Setting
 
@@ -32,7 +33,7 @@ def test_shaping_and_schedule_split_the_settings():
     ({"epochs": math.inf}, "epochs must be > 0, got inf"),
     ({"clip_norm": 0}, "clip-norm must be > 0, got 0"),
     ({"seed": -1}, "seed must be a non-negative integer, got -1"),
-    ({"model": "transformer"}, "model must be one of lstm, gru, rnn, lnlstm, got 'transformer'"),
+    ({"model": "transformer"}, f"model must be one of {', '.join(CELLS)}, got 'transformer'"),
     ({"level": "byte"}, "level must be one of char, word, got 'byte'"),
     ({"dtype": "float16"}, "dtype must be one of float32, float64, got 'float16'"),
     ({"steps": 3, "epochs": 1.0}, "give either steps or epochs, not both"),

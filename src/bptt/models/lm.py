@@ -12,29 +12,50 @@ initial state (the chunk boundary "detaches" it).
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 
-from ..nn import GRU, LSTM, RNN, Embedding, Linear, Module, no_grad
+from ..nn import GRU, LSTM, RNN, Embedding, LayerNormLSTM, Linear, MinGRU, MinLSTM, Module, no_grad
 from ..nn import checks as C
 
-CELLS = ("lstm", "gru", "rnn", "lnlstm")
+
+@dataclass(frozen=True)
+class CellType:
+    """How the language model builds one kind of recurrent stack.
+
+    ``build(input_size, hidden_size, num_layers, *, dropout, dtype, rng)`` returns a module with PyTorch's
+    recurrent call contract (``out, state = m(x, state)``; ``dx, _ = m.backward(dout, input_grad=...)``), e.g. a
+    :class:`~bptt.nn.RNNBase` subclass itself. ``states`` names its recurrent state arrays, each
+    ``(num_layers, B, hidden_size)``: one name means the state is a single array, several a tuple in that order
+    (the names are also the keys of the carried state in training checkpoints).
+    """
+
+    build: Callable[..., Module]
+    states: tuple[str, ...] = ("h",)
+    description: str = ""
+
+
+#: The cells a language model can use: ``bptt train --model NAME`` offers exactly these names. Adding a cell
+#: is this one entry (its class must follow the call contract of :class:`CellType`).
+CELL_TYPES: dict[str, CellType] = {
+    "lstm": CellType(LSTM, ("h", "c"), "PyTorch's LSTM"),
+    "gru": CellType(GRU, ("h",), "PyTorch's GRU"),
+    "rnn": CellType(RNN, ("h",), "Elman RNN (tanh)"),
+    "lnlstm": CellType(LayerNormLSTM, ("h", "c"), "TensorFlow 1's layer-normalised LSTM"),
+    "mingru": CellType(MinGRU, ("h",), "minGRU (Feng et al. 2024), parallel scan"),
+    "minlstm": CellType(MinLSTM, ("h",), "minLSTM (Feng et al. 2024), parallel scan"),
+}
+CELLS = tuple(CELL_TYPES)
 
 
 def _make_rnn(cell: str, input_size: int, hidden_size: int, num_layers: int, dropout: float, dtype: Any,
               rng: np.random.Generator) -> Module:
-    if cell == "lstm":
-        return LSTM(input_size, hidden_size, num_layers, dropout=dropout, dtype=dtype, rng=rng)
-    if cell == "gru":
-        return GRU(input_size, hidden_size, num_layers, dropout=dropout, dtype=dtype, rng=rng)
-    if cell == "rnn":
-        return RNN(input_size, hidden_size, num_layers, dropout=dropout, dtype=dtype, rng=rng)
-    if cell == "lnlstm":
-        from ..nn import LayerNormLSTM  # noqa: PLC0415 - optional until the layer-norm LSTM exists
-
-        return LayerNormLSTM(input_size, hidden_size, num_layers, dropout=dropout, dtype=dtype, rng=rng)
-    raise ValueError(f"cell must be one of {CELLS}, got {cell!r}")
+    if cell not in CELL_TYPES:
+        raise ValueError(f"cell must be one of {CELLS}, got {cell!r}")
+    return CELL_TYPES[cell].build(input_size, hidden_size, num_layers, dropout=dropout, dtype=dtype, rng=rng)
 
 
 class LanguageModel(Module):
@@ -77,8 +98,14 @@ class LanguageModel(Module):
         self.head = Linear(self.hidden_size, self.vocab_size, dtype=self.dtype, rng=gen)
 
     @property
+    def state_names(self) -> tuple[str, ...]:
+        """Names of the recurrent state arrays (``("h",)``, ``("h", "c")``, ...; see :class:`CellType`)."""
+        return CELL_TYPES[self.cell].states
+
+    @property
     def has_cell_state(self) -> bool:
-        return self.cell in ("lstm", "lnlstm")
+        """Whether the state is a tuple of arrays rather than ``h`` alone."""
+        return len(self.state_names) > 1
 
     def config(self) -> dict[str, Any]:
         return {
@@ -93,8 +120,8 @@ class LanguageModel(Module):
 
     def initial_state(self, batch_size: int) -> Any:
         shape = (self.num_layers, batch_size, self.hidden_size)
-        h = np.zeros(shape, dtype=self.dtype)
-        return (h, h.copy()) if self.has_cell_state else h
+        states = tuple(np.zeros(shape, dtype=self.dtype) for _ in self.state_names)
+        return states if self.has_cell_state else states[0]
 
     def _inputs(self, x: np.ndarray) -> np.ndarray:
         if self.embedding is not None:

@@ -6,7 +6,8 @@ adds into each ``Parameter.grad``.
 - :mod:`.module`: ``Module``, ``Parameter``, ``no_grad``; :mod:`.checks`: argument validation;
   :mod:`.hooks`: the neutral hook point a recorder (``bptt.trace``) fills.
 - :mod:`.layers`: ``Linear``, ``Embedding``, ``Dropout``; :mod:`.loss`: ``CrossEntropyLoss``.
-- :mod:`.recurrent`: ``LSTM``, ``GRU``, ``RNN``, ``LayerNormLSTM`` (``RNNBase``) and the cells.
+- :mod:`.recurrent`: ``LSTM``, ``GRU``, ``RNN``, ``LayerNormLSTM``, ``MinGRU``, ``MinLSTM`` (``RNNBase``) and
+  the cells.
 - :mod:`.attention`: ``LuongAttention``, ``BahdanauAttention``, ``AttentionWrapper``; :mod:`.utils`.
 """
 
@@ -22,7 +23,7 @@ from .attention import (
 from .layers import Dropout, Embedding, Linear
 from .loss import CrossEntropyLoss
 from .module import Module, Parameter, is_grad_enabled, no_grad
-from .recurrent import GRU, LSTM, RNN, GRUCell, LayerNormLSTM, LSTMCell, RNNBase, RNNCell
+from .recurrent import GRU, LSTM, RNN, GRUCell, LayerNormLSTM, LSTMCell, MinGRU, MinLSTM, RNNBase, RNNCell
 
 __all__ = [
     "AttentionMechanism",
@@ -41,6 +42,8 @@ __all__ = [
     "GRUCell",
     "LSTMCell",
     "Linear",
+    "MinGRU",
+    "MinLSTM",
     "Module",
     "Parameter",
     "RNNBase",

@@ -159,18 +159,20 @@ class LanguageModelTask:
 
     def state(self) -> tuple[dict[str, Any], dict[str, np.ndarray]]:
         arrays = {}
+        names = self.model.state_names  # ("h",), ("h", "c"), ...
         if isinstance(self.carried, tuple):
-            arrays["h"], arrays["c"] = self.carried
+            arrays.update(zip(names, self.carried))
         elif self.carried is not None:
-            arrays["h"] = self.carried
+            arrays[names[0]] = self.carried
         meta = {"vocab": self.vocab.to_dict(), "streams": self.streams.state_dict(),
                 "default_prime": self.vocab.decode(self.prime)}
         return meta, arrays
 
     def restore(self, meta: dict[str, Any], arrays: dict[str, np.ndarray]) -> None:
         self.streams.load_state_dict(meta["streams"])
-        if "h" in arrays:
-            self.carried = (arrays["h"], arrays["c"]) if "c" in arrays else arrays["h"]
+        names = self.model.state_names
+        if all(n in arrays for n in names):
+            self.carried = tuple(arrays[n] for n in names) if len(names) > 1 else arrays[names[0]]
 
     def describe(self) -> dict[str, Any]:
         return {"vocab_size": len(self.vocab), "train_tokens": self.train_tokens, "val_tokens": len(self.val_ids),

@@ -5,6 +5,7 @@
 - :mod:`.lstm`, :mod:`.gru`, :mod:`.rnn`: ``LSTM``, ``GRU``, ``RNN`` (one functional op each).
 - :mod:`.ln_lstm`: ``LayerNormLSTM`` (TensorFlow 1's layer-normalised LSTM cell as a stacked layer).
 - :mod:`.cells`: ``LSTMCell``, ``GRUCell``, ``RNNCell`` (one step).
+- :mod:`.min_rnn`: ``MinGRU``, ``MinLSTM`` (Feng et al. 2024; parallel or sequential mode).
 """
 
 from .base import LayerGrads, LayerOutput, RNNBase
@@ -12,6 +13,7 @@ from .cells import GRUCell, HiddenStateCell, LSTMCell, RNNCell, RNNCellBase
 from .gru import GRU
 from .ln_lstm import LayerNormLSTM
 from .lstm import LSTM
+from .min_rnn import MinGRU, MinLSTM, MinRNNBase
 from .rnn import RNN
 
 __all__ = [
@@ -24,6 +26,9 @@ __all__ = [
     "LayerGrads",
     "LayerNormLSTM",
     "LayerOutput",
+    "MinGRU",
+    "MinLSTM",
+    "MinRNNBase",
     "RNNBase",
     "RNNCell",
     "RNNCellBase",

@@ -2,9 +2,9 @@ r"""``RNNBase``: what every stacked recurrent layer shares -- settings and their
 PyTorch's names and order, stacking, bidirectional layers, ``lengths``, dropout between layers, the state
 checks, the hook point for recorders, and the public per-layer API.
 
-``LSTM``, ``GRU``, ``RNN`` and ``LayerNormLSTM`` stack ``num_layers`` layers, each optionally bidirectional;
-layer ``k > 0`` reads the concatenated ``[forward; reverse]`` outputs of layer ``k - 1`` (PyTorch's
-interleaved stacking). Call contract::
+``LSTM``, ``GRU``, ``RNN``, ``LayerNormLSTM``, ``MinGRU`` and ``MinLSTM`` stack ``num_layers`` layers, each
+optionally bidirectional; layer ``k > 0`` reads the concatenated ``[forward; reverse]`` outputs of layer ``k - 1``
+(PyTorch's interleaved stacking). Call contract::
 
     out, (h_n, c_n) = lstm(x, (h0, c0))            # hx optional (zeros)
     dx, (dh0, dc0) = lstm.backward(dout, (dh_n, dc_n))   # second argument optional
@@ -56,7 +56,7 @@ class LayerGrads(NamedTuple):
     """What :meth:`RNNBase.layer_backward` returns (the parameter gradients went into ``Parameter.grad``)."""
 
     dx: np.ndarray | None  # (T, B, D); None with need_dx=False
-    dh0: np.ndarray  # (B, P)
+    dh0: np.ndarray  # (B, P) (the state's size: (B, H) for MinGRU/MinLSTM)
     dc0: np.ndarray | None  # (B, H), None for GRU/RNN
 
 
@@ -132,7 +132,8 @@ class RNNBase(Module):
         super().__init__()
         for key, value in (options or {}).items():
             setattr(self, key, value)
-        name = {"LSTM": "LSTM", "GRU": "GRU", "LNLSTM": "LayerNormLSTM"}.get(mode, "RNN")
+        name = {"LSTM": "LSTM", "GRU": "GRU", "LNLSTM": "LayerNormLSTM", "MinGRU": "MinGRU",
+                "MinLSTM": "MinLSTM"}.get(mode, "RNN")
         self._name = name
         self.mode = mode
         self.input_size = C.positive_int(input_size, "input_size", name)
@@ -149,12 +150,7 @@ class RNNBase(Module):
         self.num_directions = 2 if self.bidirectional else 1
         self.proj_size = 0 if proj_size is None else C.nonnegative_int(proj_size, "proj_size", name)
         if self.proj_size:
-            if mode != "LSTM":
-                raise ValueError(f"{name}: proj_size is only supported by LSTM, got proj_size={self.proj_size}")
-            if self.proj_size >= self.hidden_size:
-                raise ValueError(
-                    f"{name}: proj_size must be smaller than hidden_size={self.hidden_size}, got {self.proj_size}"
-                )
+            self._check_proj_size()
         self._ws = Workspace()  # recycled forward/backward buffers (see bptt.functional.workspace)
         self._layer_params: list[list[dict[str, Parameter]]] = []
         for layer in range(self.num_layers):
@@ -182,6 +178,15 @@ class RNNBase(Module):
             setattr(self, pname + sfx, made[role])
         return made
 
+    def _check_proj_size(self) -> None:
+        """PyTorch's rule: only an LSTM projects, and to fewer units than ``hidden_size``."""
+        if self.mode != "LSTM":
+            raise ValueError(f"{self._name}: proj_size is only supported by LSTM, got proj_size={self.proj_size}")
+        if self.proj_size >= self.hidden_size:
+            raise ValueError(
+                f"{self._name}: proj_size must be smaller than hidden_size={self.hidden_size}, got {self.proj_size}"
+            )
+
     # ------------------------------------------------------------------ facts
     @property
     def has_cell_state(self) -> bool:
@@ -190,8 +195,14 @@ class RNNBase(Module):
 
     @property
     def output_size(self) -> int:
-        """Size of ``h`` (and of each direction's output): ``proj_size`` if set, else ``hidden_size``."""
+        """Size of each direction's output: ``proj_size`` if set, else ``hidden_size``."""
         return self.proj_size or self.hidden_size
+
+    @property
+    def state_size(self) -> int:
+        """Size of the state ``h`` (``h0``, ``h_n``): ``output_size`` for PyTorch's layers (an LSTM's projection
+        is its ``h``); :class:`~bptt.nn.MinGRU` / :class:`~bptt.nn.MinLSTM` keep ``hidden_size``."""
+        return self.output_size
 
     # ------------------------------------------------------------------ per-layer API
     def layer_parameters(self, layer: int, direction: int = 0) -> dict[str, Parameter]:
@@ -301,8 +312,8 @@ class RNNBase(Module):
     def _check_state(self, s: Any, name: str, B: int | None, where: str) -> np.ndarray:
         s = C.float_array(s, name, where, self.dtype)
         is_h = name.lstrip("d").startswith("h")
-        size = self.output_size if is_h else self.hidden_size
-        size_name = "proj_size" if (is_h and self.proj_size) else "hidden_size"
+        size = self.state_size if is_h else self.hidden_size
+        size_name = "proj_size" if (is_h and self.state_size != self.hidden_size) else "hidden_size"
         if B is None:
             note = f"num_layers * num_directions, {size_name} for unbatched input"
         else:
@@ -341,7 +352,7 @@ class RNNBase(Module):
         Bs = None if unbatched else B
         if hx is None:
             n = self.num_layers * self.num_directions
-            h0 = np.zeros((n, B, self.output_size), dtype=self.dtype)
+            h0 = np.zeros((n, B, self.state_size), dtype=self.dtype)
             c0 = np.zeros((n, B, self.hidden_size), dtype=self.dtype) if self.has_cell_state else None
             return h0, c0
         if self.has_cell_state:
@@ -366,7 +377,7 @@ class RNNBase(Module):
         reference = record is not None  # recording runs the textbook tier
         inp = xt
         caches = []
-        h_n = np.empty((self.num_layers * nd, B, self.output_size), dtype=self.dtype)
+        h_n = np.empty((self.num_layers * nd, B, self.state_size), dtype=self.dtype)
         c_n = np.empty((self.num_layers * nd, B, self.hidden_size), dtype=self.dtype) if self.has_cell_state else None
         masks = self._dropout_masks(T, B) if self.training else None
         for layer in range(self.num_layers):
@@ -449,7 +460,7 @@ class RNNBase(Module):
         dc_n = None if dc_n is None else self._check_state(dc_n, "dc_n", Bs, where)
         self._pop()  # validated: now consume the forward cache
         record = hooks.backward_hooks(self)
-        dh0 = np.empty((self.num_layers * nd, B, H), dtype=self.dtype)
+        dh0 = np.empty((self.num_layers * nd, B, self.state_size), dtype=self.dtype)
         dc0 = np.empty((self.num_layers * nd, B, self.hidden_size), dtype=self.dtype) if self.has_cell_state else None
         dlayer = dout
         for layer in range(self.num_layers - 1, -1, -1):
