@@ -19,6 +19,9 @@ def make(kind: str, D: int, H: int, num_layers: int, bidirectional: bool, rng: n
     elif kind in ("rnn", "rnn_relu"):
         m = nn.RNN(D, H, num_layers, nonlinearity="relu" if kind == "rnn_relu" else "tanh",
                    bidirectional=bidirectional, dtype=np.float64, rng=0)
+    elif kind in ("mingru", "minlstm"):
+        m = (nn.MinGRU if kind == "mingru" else nn.MinLSTM)(D, H, num_layers, bidirectional=bidirectional,
+                                                            dtype=np.float64, rng=0, **kw)
     else:
         m = nn.LayerNormLSTM(D, H, num_layers, bidirectional=bidirectional, dtype=np.float64, rng=0, **kw)
     for _, p in m.named_parameters():
@@ -43,11 +46,11 @@ def run_traced(m, T: int, B: int, rng: np.random.Generator, lengths=None, final_
     traced pass (reference tier) gives the untraced (fused) pass's results."""
     nd, L = m.num_directions, m.num_layers
     x = rng.standard_normal((T, B, m.input_size))
-    P = m.output_size
-    h0 = rng.standard_normal((L * nd, B, P)) * 0.5
+    P, S = m.output_size, m.state_size  # output and state sizes (a MinGRU's projection maps only the output)
+    h0 = rng.standard_normal((L * nd, B, S)) * 0.5
     hx = (h0, rng.standard_normal((L * nd, B, m.hidden_size)) * 0.5) if m.has_cell_state else h0
     dout = rng.standard_normal((T, B, nd * P))
-    dh_n = rng.standard_normal((L * nd, B, P)) if final_grads else None
+    dh_n = rng.standard_normal((L * nd, B, S)) if final_grads else None
     dc_n = rng.standard_normal((L * nd, B, m.hidden_size)) if (final_grads and m.has_cell_state) else None
     fused = run(m, x, hx, dout, dh_n, dc_n, lengths)
     with bptt.trace() as tr:

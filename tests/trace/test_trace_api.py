@@ -204,7 +204,7 @@ def test_the_package_is_callable_and_keeps_its_attributes():
 
 def test_cell_kinds_table():
     """Every traced name is a field of the kind's reference; the table rejects clashes."""
-    assert {k.name for k in KINDS.values()} >= {"lstm", "lnlstm", "gru", "rnn"}
+    assert {k.name for k in KINDS.values()} >= {"lstm", "lnlstm", "gru", "rnn", "mingru", "minlstm"}
     for kind in KINDS.values():
         fields = set(kind.reference.StepGrads._fields) | set(kind.reference.StepCache._fields)
         assert set(kind.seed_names) <= fields, kind.name

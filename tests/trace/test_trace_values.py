@@ -101,6 +101,23 @@ def check_forward(lt, m) -> None:
         for name, ref in (("r", r), ("z", z), ("n", n), ("gh_n", gh[..., 2 * H :])):
             assert_close(fw[name], ref, RTOL, name)
         assert_close(fw["h"], (1 - z) * n + z * hp, RTOL, "h")
+    elif k in ("mingru", "minlstm"):  # Feng et al. 2024, the log-space variant's g on the candidate
+        kk = x @ P("W_ih").T + (0 if P("b_ih") is None else P("b_ih"))
+        assert_close(fw["k"], kk, RTOL, "k")
+        H = fw["h"].shape[2]
+        h_tilde = gpos(kk[..., -H:])
+        if k == "mingru":
+            z = sig(kk[..., :H])
+            assert_close(fw["z"], z, RTOL, "z")
+            h = (1 - z) * hp + z * h_tilde
+        else:
+            f, i = sig(kk[..., :H]), sig(kk[..., H : 2 * H])
+            assert_close(fw["f_prime"], f / (f + i), RTOL, "f'")
+            assert_close(fw["i_prime"], i / (f + i), RTOL, "i'")
+            h = f / (f + i) * hp + i / (f + i) * h_tilde
+        assert_close(fw["h_tilde"], h_tilde, RTOL, "h_tilde")
+        assert_close(fw["h"], h, RTOL, "h")
+        assert_close(fw["y"], h if P("W_out") is None else h @ P("W_out").T, RTOL, "y")
     else:
         a = x @ P("W_ih").T + P("b_ih") + hp @ P("W_hh").T + P("b_hh")
         assert_close(fw["a"], a, RTOL, "a")
@@ -161,6 +178,32 @@ def check_lstm_step(lt, t: int) -> None:
     assert_close(bw["dh_next"][t], dz[:, D:], RTOL, "dh_next")
 
 
+def gpos(a):
+    """The paper's g: a + 1/2 for a >= 0, sigmoid below."""
+    return np.where(a >= 0, a + 0.5, sig(a))
+
+
+def check_min_step(lt, t: int) -> None:
+    """One minGRU / minLSTM backward step: the reverse scan, then the gates."""
+    fw, bw = lt.forward, lt.backward
+    dh, hp, a, h_tilde, kk = bw["dh"][t], fw["h_prev"][t], fw["a"][t], fw["h_tilde"][t], fw["k"][t]
+    assert_close(bw["da"][t], dh * hp, RTOL, "da")
+    assert_close(bw["db"][t], dh, RTOL, "db")
+    assert_close(bw["dh_next"][t], dh * a, RTOL, "dh_next (the reverse scan)")
+    H = dh.shape[-1]
+    k_h = kk[:, -H:]
+    g_prime = np.where(k_h >= 0, 1.0, sig(k_h) * (1 - sig(k_h)))
+    if lt.kind == "mingru":
+        z = fw["z"][t]
+        dk = np.concatenate([(dh * h_tilde - dh * hp) * z * (1 - z), dh * z * g_prime], -1)
+    else:
+        f, i = fw["f"][t], fw["i"][t]
+        q = (dh * hp - dh * h_tilde) / (f + i) ** 2
+        dk = np.concatenate([q * i * f * (1 - f), -q * f * i * (1 - i), dh * fw["i_prime"][t] * g_prime], -1)
+    assert_close(bw["dk"][t], dk, 1e-9, "dk")
+    assert_close(bw["dx"][t], dk @ lt.param("W_ih"), 1e-9, "dx")
+
+
 def check_backward(lt) -> None:
     """Every backward quantity at every step, recomputed from the traced values with the seed's equations."""
     fw, bw = lt.forward, lt.backward
@@ -169,7 +212,9 @@ def check_backward(lt) -> None:
         dh = bw["dh"][t]
         inc_h = lt.final["dh_n"] if j == 0 else bw["dh_next"][bo[j - 1]]
         assert_close(bw["dh_next_in"][t], inc_h, 0, "dh_next_in")
-        assert_close(dh, bw["dy"][t] + inc_h, RTOL, f"dh (dHt) t={t}")
+        W_out = lt.param("W_out") if lt.kind in ("mingru", "minlstm") else None
+        dy_h = bw["dy"][t] if W_out is None else bw["dy"][t] @ W_out
+        assert_close(dh, dy_h + inc_h, RTOL, f"dh (dHt) t={t}")
         if lt.kind in ("lstm", "lnlstm"):
             inc_c = lt.final["dc_n"] if j == 0 else bw["dc_next"][bo[j - 1]]
             assert_close(bw["dc_next_in"][t], inc_c, 0, "dc_next_in")
@@ -188,6 +233,8 @@ def check_backward(lt) -> None:
             assert_close(bw["dgx"][t], dgx, RTOL, "dgx")
             assert_close(bw["dh_next"][t], dh * z + dgh @ lt.param("W_hh"), RTOL, "dh_next")
             assert_close(bw["dx"][t], dgx @ lt.param("W_ih"), RTOL, "dx")
+        elif lt.kind in ("mingru", "minlstm"):
+            check_min_step(lt, t)
         else:
             h = fw["h"][t]
             dphi = (h > 0).astype(float) if lt.meta["nonlinearity"] == "relu" else 1 - h**2
@@ -236,7 +283,9 @@ def check_layer_links(tr, m, ctx) -> None:
             assert_close(lt.final["dh_n"], ctx["dh_n"][layer * nd + d], 0, "dh_n")
             if ctx["dc0"] is not None:
                 assert_close(lt.final["dc0"], ctx["dc0"][layer * nd + d], 0, "dc0")
-            x_in = ctx["x"] if layer == 0 else np.concatenate([mt[layer - 1, e].forward["h"] for e in range(nd)], -1)
+            out_name = "y" if "y" in lt.forward else "h"  # a MinGRU's projection maps h to its output y
+            x_in = ctx["x"] if layer == 0 else np.concatenate([mt[layer - 1, e].forward[out_name] for e in range(nd)],
+                                                              -1)
             assert_close(lt.forward["x"], x_in, 0, "layer input")
 
 
@@ -250,6 +299,10 @@ CASES = [
     ("gru", 2, True, {}),
     ("rnn", 2, True, {}),
     ("rnn_relu", 1, False, {}),
+    ("mingru", 2, True, {"proj_size": 3}),
+    ("mingru", 1, False, {"mode": "sequential"}),
+    ("minlstm", 2, False, {}),
+    ("minlstm", 1, True, {"mode": "sequential", "proj_size": 2}),
 ]
 
 

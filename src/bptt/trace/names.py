@@ -124,3 +124,16 @@ register(CellKind(
     "rnn", "RNN", ("RNN_TANH", "RNN_RELU"), R.rnn, {"dh": "dHt", "dz": "dHX", "dx": "dxt"},
     log_forward=("a", "h"), log_backward=("dh", "da", "dx", "dh_next"), weight_steps=_PYTORCH_WEIGHTS,
 ))
+
+_MIN_WEIGHTS = {"W_ih": ("dW_ih", None), "b_ih": ("db_ih", None), "W_out": ("dW_out", None)}
+register(CellKind(
+    "mingru", "minGRU", ("MinGRU",), R.min_gru, {"dh": "dHt", "dx": "dxt"},
+    log_forward=("z", "h_tilde", "h"), log_backward=("dh", "da", "db", "dz", "dh_tilde", "dx", "dh_next"),
+    weight_steps=_MIN_WEIGHTS, flags={"projection": "W_out"},
+))
+register(CellKind(
+    "minlstm", "minLSTM", ("MinLSTM",), R.min_lstm, {"dh": "dHt", "dx": "dxt"},
+    log_forward=("f", "i", "f_prime", "i_prime", "h_tilde", "h"),
+    log_backward=("dh", "da", "db", "df", "di", "dh_tilde", "dx", "dh_next"),
+    weight_steps=_MIN_WEIGHTS, flags={"projection": "W_out"},
+))

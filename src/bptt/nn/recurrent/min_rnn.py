@@ -36,6 +36,7 @@ from typing import Any
 import numpy as np
 
 from ... import functional as F
+from ...functional import reference as R
 from ..module import Parameter
 from .base import RNNBase
 
@@ -99,6 +100,7 @@ class MinGRU(MinRNNBase):
     """
 
     _op = F.min_gru
+    _reference_op = R.min_gru
     _gates = 2
     _kind = "MinGRU"
 
@@ -116,5 +118,6 @@ class MinLSTM(MinRNNBase):
     """
 
     _op = F.min_lstm
+    _reference_op = R.min_lstm
     _gates = 3
     _kind = "MinLSTM"
