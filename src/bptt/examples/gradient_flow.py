@@ -1,4 +1,5 @@
-r"""Gradient-flow runs: the vanishing-gradient picture (RNN vs GRU vs LSTM) and per-gate norms over training.
+r"""Gradient-flow runs: the vanishing-gradient picture (RNN, GRU, LSTM, minGRU, minLSTM, ...) and per-gate norms
+over training.
 
 The data come from real forward and backward passes recorded with :mod:`bptt.trace`; the pictures are drawn
 by :mod:`bptt.viz.flow` (needs matplotlib, ``pip install 'bptt[plot]'``)::
@@ -6,12 +7,14 @@ by :mod:`bptt.viz.flow` (needs matplotlib, ``pip install 'bptt[plot]'``)::
     python -m bptt.examples.gradient_flow --out flow     # flow_gradient_flow.png, flow_gate_norms.png
 
     from bptt.examples import gradient_flow as gf
-    res = gf.gradient_flow(T=40)                    # {"dh": {"rnn": (T,), "gru": ..., "lstm": ...}, "dc": {...}}
+    res = gf.gradient_flow(T=40)                    # {"dh": {"rnn": (T,), "gru": ..., "mingru": ...}, "dc": {...}}
     tr = gf.gate_norms_over_training(steps=60)      # per-gate ||dL/da|| at every training step
 
-**The data.** :func:`gradient_flow` feeds the same random sequence ``x`` ``(T, B, D)`` (``seed``) to a
-``bptt.nn.RNN`` (tanh), a ``GRU`` and an ``LSTM`` (``forget_bias=1``, as TensorFlow's cells and the seed), all
-initialised PyTorch's way from the same seed, with the loss :math:`L = \sum_b g_b \cdot h_{T-1,b}` on the last
+**The data.** :func:`gradient_flow` feeds the same random sequence ``x`` ``(T, B, D)`` (``seed``) to every cell
+of :data:`BUILDERS`: a ``bptt.nn.RNN`` (tanh), a ``GRU``, an ``LSTM`` (``forget_bias=1``, as TensorFlow's cells
+and the seed), a ``MinGRU`` and a ``MinLSTM`` (Feng et al. 2024: their gates read only ``x_t``, so the gradient
+carried back is ``dh_{t-1} = a_t dh_t`` with ``a_t = 1 - z_t`` or ``f'_t``, no recurrent weight matrix), all
+initialised their default way from the same seed, with the loss :math:`L = \sum_b g_b \cdot h_{T-1,b}` on the last
 step only (a fixed random ``g``), so :math:`\partial L / \partial h_t` for ``t < T-1`` is purely what flows back
 through time. :func:`gate_norms_over_training` trains an LSTM and a GRU (one-hot inputs, a linear head,
 cross-entropy on the last step, Adam) to recall the *first* of ``T`` random symbols, a task only gradients that
@@ -22,7 +25,7 @@ GRU ``r, z, n``), summed over time and batch, at every step.
 from __future__ import annotations
 
 import argparse
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -32,25 +35,31 @@ from .. import nn, optim
 from .. import trace as _trace
 from ..viz import flow as _flow
 
-__all__ = ["GATES", "KINDS", "gate_norms_over_training", "gradient_flow", "write_pictures"]
+__all__ = ["BUILDERS", "GATES", "KINDS", "gate_norms_over_training", "gradient_flow", "write_pictures"]
 
-KINDS = ("rnn", "gru", "lstm")
+#: The cells of the vanishing-gradient picture: name -> ``build(input_size, hidden_size, seed)`` (float64). A
+#: cell whose layer ``bptt.trace`` knows (``bptt.trace.names.register``) is added here with one entry.
+BUILDERS: dict[str, Callable[[int, int, int], Any]] = {
+    "rnn": lambda D, H, seed: nn.RNN(D, H, dtype=np.float64, rng=seed),
+    "gru": lambda D, H, seed: nn.GRU(D, H, dtype=np.float64, rng=seed),
+    "lstm": lambda D, H, seed: nn.LSTM(D, H, forget_bias=1.0, dtype=np.float64, rng=seed),
+    "mingru": lambda D, H, seed: nn.MinGRU(D, H, dtype=np.float64, rng=seed),
+    "minlstm": lambda D, H, seed: nn.MinLSTM(D, H, dtype=np.float64, rng=seed),
+}
+KINDS = tuple(BUILDERS)
 GATES = {"lstm": ("da_i", "da_f", "da_g", "da_o"), "gru": ("da_r", "da_z", "da_n")}
 
 
 def _make(kind: str, D: int, H: int, seed: int) -> Any:
-    if kind == "rnn":
-        return nn.RNN(D, H, dtype=np.float64, rng=seed)
-    if kind == "gru":
-        return nn.GRU(D, H, dtype=np.float64, rng=seed)
-    if kind == "lstm":
-        return nn.LSTM(D, H, forget_bias=1.0, dtype=np.float64, rng=seed)
-    raise ValueError(f"flow: kind must be one of {', '.join(KINDS)}, got {kind!r}")
+    if kind not in BUILDERS:
+        raise ValueError(f"flow: kind must be one of {', '.join(KINDS)}, got {kind!r}")
+    return BUILDERS[kind](D, H, seed)
 
 
 def gradient_flow(T: int = 40, batch: int = 8, input_size: int = 8, hidden_size: int = 32, seed: int = 0,
                   kinds: tuple[str, ...] = KINDS) -> dict[str, Any]:
-    """``||dL/dh_t||`` (and ``||dL/dc_t||`` for the LSTM) for every ``t``, loss on the last step only."""
+    """``||dL/dh_t||`` (and ``||dL/dc_t||`` for the LSTM) for every ``t``, loss on the last step only, for each
+    cell of ``kinds`` (default: every cell of :data:`BUILDERS`)."""
     rng = np.random.default_rng(seed)
     x = rng.standard_normal((T, batch, input_size))
     g = rng.standard_normal((batch, hidden_size))

@@ -77,25 +77,26 @@ def coefficients_backward(da: np.ndarray, db: np.ndarray, K: np.ndarray, saved: 
 
 
 def log_coefficients(K: np.ndarray) -> tuple[np.ndarray, np.ndarray, tuple]:
-    """Parallel mode: ``(log_a, log_b, saved)``, ``log a = -softplus(k_z)``,
-    ``log b = -softplus(-k_z) + log g(k_h)``."""
+    """Parallel mode: ``(log_a, log_b, saved)``, ``log a = -softplus(k_z)``, ``log b = log z + log g(k_h)`` with
+    ``log z = -softplus(-k_z) = k_z + log a`` (one softplus for both gates)."""
     H = K.shape[-1] // GATES
     k_z, k_h = K[..., :H], K[..., H:]
-    log_a = -min_rnn.softplus(k_z)
+    log_a = min_rnn.softplus(k_z)
+    np.negative(log_a, out=log_a)
     log_b = min_rnn.log_g(k_h)
-    log_b -= min_rnn.softplus(-k_z)
+    log_b += k_z
+    log_b += log_a
     return log_a, log_b, ()
 
 
-def log_coefficients_backward(dlog_a: np.ndarray, dlog_b: np.ndarray, K: np.ndarray, saved: tuple) -> np.ndarray:
-    """``dK`` from the gradients of ``log a`` and ``log b`` (parallel mode)."""
+def log_coefficients_backward(dlog_a: np.ndarray, dlog_b: np.ndarray, K: np.ndarray, saved: tuple,
+                              a: np.ndarray) -> np.ndarray:
+    """``dK`` from the gradients of ``log a`` and ``log b`` (parallel mode); ``a = 1 - z`` from the scan."""
     H = K.shape[-1] // GATES
-    k_z, k_h = K[..., :H], K[..., H:]
-    z = min_rnn.sigmoid(k_z)
     dK = np.empty(K.shape, dtype=K.dtype)
-    np.multiply(1 - z, dlog_b, out=dK[..., :H])
-    dK[..., :H] -= z * dlog_a
-    np.multiply(dlog_b, min_rnn.log_g_prime(k_h), out=dK[..., H:])
+    np.multiply(a, dlog_b, out=dK[..., :H])  # (1 - z) d log b
+    dK[..., :H] -= (1 - a) * dlog_a  # - z d log a
+    np.multiply(dlog_b, min_rnn.log_g_prime(K[..., H:]), out=dK[..., H:])
     return dK
 
 

@@ -84,23 +84,25 @@ def coefficients_backward(da: np.ndarray, db: np.ndarray, K: np.ndarray, saved: 
 
 
 def log_coefficients(K: np.ndarray) -> tuple[np.ndarray, np.ndarray, tuple]:
-    """Parallel mode: ``(log_a, log_b, saved)`` through ``delta = softplus(-k_f) - softplus(-k_i)``."""
+    """Parallel mode: ``(log_a, log_b, saved)`` through ``delta = softplus(-k_f) - softplus(-k_i)``;
+    ``log i' = -softplus(-delta) = delta + log f'``."""
     H = K.shape[-1] // GATES
     delta = min_rnn.softplus(-K[..., :H])
     delta -= min_rnn.softplus(-K[..., H : 2 * H])
-    log_a = -min_rnn.softplus(delta)
+    log_a = min_rnn.softplus(delta)
+    np.negative(log_a, out=log_a)
     log_b = min_rnn.log_g(K[..., 2 * H :])
-    log_b -= min_rnn.softplus(-delta)
-    return log_a, log_b, (delta,)
+    log_b += delta
+    log_b += log_a
+    return log_a, log_b, ()
 
 
-def log_coefficients_backward(dlog_a: np.ndarray, dlog_b: np.ndarray, K: np.ndarray, saved: tuple) -> np.ndarray:
-    """``dK`` from the gradients of ``log a`` and ``log b`` (parallel mode)."""
-    (delta,) = saved
+def log_coefficients_backward(dlog_a: np.ndarray, dlog_b: np.ndarray, K: np.ndarray, saved: tuple,
+                              a: np.ndarray) -> np.ndarray:
+    """``dK`` from the gradients of ``log a`` and ``log b`` (parallel mode); ``a = f'`` from the scan."""
     H = K.shape[-1] // GATES
-    i_prime = min_rnn.sigmoid(delta)
-    d_delta = (1 - i_prime) * dlog_b  # f' = sigmoid(-delta) = 1 - i'
-    d_delta -= i_prime * dlog_a
+    d_delta = a * dlog_b  # f' d log b ...
+    d_delta -= (1 - a) * dlog_a  # ... - i' d log a  (i' = 1 - f')
     dK = np.empty(K.shape, dtype=K.dtype)
     np.multiply(-d_delta, min_rnn.sigmoid(-K[..., :H]), out=dK[..., :H])  # 1 - f = sigmoid(-k_f)
     np.multiply(d_delta, min_rnn.sigmoid(-K[..., H : 2 * H]), out=dK[..., H : 2 * H])

@@ -74,38 +74,49 @@ class MinRNNProjectionGrads(NamedTuple):
 
 # ------------------------------------------------------------------ elementwise functions (fast forms)
 def sigmoid(a: np.ndarray) -> np.ndarray:
-    r""":math:`\sigma(a) = e^{-\operatorname{softplus}(-a)}`: no overflow, full relative precision also where
-    :math:`\sigma(a)` is tiny (the ``tanh`` form loses it there, and :math:`g(a) = \sigma(a)` for :math:`a < 0`)."""
-    s = np.logaddexp(0, -a)
-    np.negative(s, out=s)
-    np.exp(s, out=s)
-    return s
+    r""":math:`\sigma(a)` from :math:`e = e^{-|a|} \le 1`: :math:`1/(1+e)` for :math:`a \ge 0`, :math:`e/(1+e)`
+    below. No overflow, and full relative precision also where :math:`\sigma(a)` is tiny (:math:`g(a) = \sigma(a)`
+    for :math:`a < 0`); ``exp`` is one of NumPy's vectorised (SIMD) functions, ``logaddexp`` and ``log1p`` are not."""
+    e = np.exp(-np.abs(a))
+    r = 1 / (1 + e)
+    return np.where(a >= 0, r, e * r)
 
 
 def softplus(a: np.ndarray) -> np.ndarray:
-    """``log(1 + exp(a))`` as ``logaddexp(0, a)``."""
-    return np.logaddexp(0, a)
+    r""":math:`\log(1 + e^a) = \max(a, 0) + \log(1 + e^{-|a|})` with the vectorised ``exp`` and ``log``. Its
+    absolute error is that of a rounding (:math:`\approx \epsilon`), which is all a *logarithm* needs: every
+    softplus here is a log-gate (:math:`\log\sigma(k) = -\operatorname{softplus}(-k)`), and an absolute error
+    :math:`\epsilon` in :math:`\log z` is a relative error :math:`\epsilon` in :math:`z`."""
+    s = np.exp(-np.abs(a))
+    s += 1
+    np.log(s, out=s)
+    s += np.maximum(a, 0)
+    return s
 
 
 def g(a: np.ndarray) -> np.ndarray:
     """The paper's positivity function: ``a + 1/2`` for ``a >= 0``, ``sigmoid(a)`` below (Appendix B)."""
-    return np.where(a >= 0, a + 0.5, sigmoid(a))
+    e = np.exp(np.minimum(a, 0))  # e^a for a < 0
+    return np.where(a >= 0, a + 0.5, e / (1 + e))
 
 
 def g_prime(a: np.ndarray) -> np.ndarray:
-    """``g'(a)``: 1 for ``a >= 0``, ``sigmoid(a)(1 - sigmoid(a))`` below (right derivative at 0)."""
-    s = sigmoid(a)
-    return np.where(a >= 0, 1.0, s * (1 - s))
+    """``g'(a)``: 1 for ``a >= 0``, ``sigmoid(a)(1 - sigmoid(a)) = e^a / (1 + e^a)^2`` below (right derivative
+    at 0)."""
+    e = np.exp(np.minimum(a, 0))
+    return np.where(a >= 0, 1.0, e / (1 + e) ** 2)
 
 
 def log_g(a: np.ndarray) -> np.ndarray:
-    """``log g(a)``: ``log(a + 1/2)`` for ``a >= 0``, ``-softplus(-a)`` below."""
-    return np.where(a >= 0, np.log(np.maximum(a, 0) + 0.5), -softplus(-a))
+    """``log g(a)``: ``log(a + 1/2)`` for ``a >= 0``, ``log sigmoid(a)`` below, one vectorised ``log`` of ``g``.
+    (``g(a)`` is exact to a rounding in both branches; it underflows only below ``a = -745``, float64, or
+    ``-103``, float32, where ``log g = -inf`` makes ``b = 0``: the true ``b`` is below the smallest float.)"""
+    return np.log(g(a))
 
 
 def log_g_prime(a: np.ndarray) -> np.ndarray:
-    """``(log g)'(a)``: ``1/(a + 1/2)`` for ``a >= 0``, ``1 - sigmoid(a) = sigmoid(-a)`` below."""
-    return np.where(a >= 0, 1 / (np.maximum(a, 0) + 0.5), sigmoid(-a))
+    """``(log g)'(a)``: ``1/(a + 1/2)`` for ``a >= 0``, ``1 - sigmoid(a) = 1/(1 + e^a)`` below."""
+    return 1 / np.where(a >= 0, a + 0.5, 1 + np.exp(np.minimum(a, 0)))
 
 
 # ------------------------------------------------------------------ the layer
@@ -115,7 +126,7 @@ class CellMath(NamedTuple):
     coefficients: Callable  # K -> (a, b, saved)                        (sequential mode)
     coefficients_backward: Callable  # (da, db, K, saved) -> dK
     log_coefficients: Callable  # K -> (log_a, log_b, saved)            (parallel mode)
-    log_coefficients_backward: Callable  # (dlog_a, dlog_b, K, saved) -> dK
+    log_coefficients_backward: Callable  # (dlog_a, dlog_b, K, saved, a) -> dK (a: the coefficients, time order)
 
 
 def check_mode(mode: str) -> None:
@@ -157,7 +168,7 @@ def differentiate_layer(cell: CellMath, dout: tuple[np.ndarray | None, np.ndarra
     dy_h = dy if (dy is None or W_out is None) else dy @ W_out  # back through y = h W_out^T
     if mode == "parallel":
         dlog_a, dlog_b, dh0 = scan.backward((dy_h, dh_n), sc, ws=ws)
-        dK = cell.log_coefficients_backward(dlog_a, dlog_b, K, saved)
+        dK = cell.log_coefficients_backward(dlog_a, dlog_b, K, saved, scan.coefficients(sc))
     else:
         da, db, dh0 = scan.sequential_backward((dy_h, dh_n), sc, ws=ws)
         dK = cell.coefficients_backward(da, db, K, saved)

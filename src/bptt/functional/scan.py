@@ -164,6 +164,11 @@ def forward(log_a: np.ndarray, log_b: np.ndarray, h0: np.ndarray, *, reverse: bo
     return _outputs(Hs, active, reverse), cache
 
 
+def coefficients(cache: ScanCache) -> np.ndarray:
+    """The coefficients ``a_t`` the scan ran with, ``(T, B, H)`` in time order (1 at padded steps)."""
+    return _order(cache.coef, cache.reverse)
+
+
 def _reverse_logcumsumexp(u: np.ndarray) -> np.ndarray:
     """``out[t] = log sum_{s >= t} exp(u[s])`` along axis 0."""
     return np.logaddexp.accumulate(u[::-1], axis=0)[::-1]

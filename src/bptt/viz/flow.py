@@ -1,4 +1,4 @@
-r"""Gradient-flow pictures from arrays: the vanishing-gradient picture (RNN vs GRU vs LSTM) and per-gate
+r"""Gradient-flow pictures from arrays: the vanishing-gradient picture (RNN, GRU, LSTM, minGRU, ...) and per-gate
 gradient norms over training. Needs matplotlib (``pip install 'bptt[plot]'``)::
 
     from bptt.examples import gradient_flow as gf
@@ -21,7 +21,14 @@ import numpy as np
 
 __all__ = ["FlowError", "plot_gate_norms", "plot_gradient_flow", "require_matplotlib"]
 
-COLORS = {"rnn": "#d95f02", "gru": "#7570b3", "lstm": "#1b9e77"}
+COLORS = {"rnn": "#d95f02", "gru": "#7570b3", "lstm": "#1b9e77", "mingru": "#e7298a", "minlstm": "#66a61e",
+          "slstm": "#e6ab02", "mlstm": "#a6761d"}
+#: How each cell is named in the legends (default: the name in capitals).
+LABELS = {"mingru": "minGRU", "minlstm": "minLSTM", "slstm": "sLSTM", "mlstm": "mLSTM"}
+
+
+def _label(kind: str) -> str:
+    return LABELS.get(kind, kind.upper())
 
 
 class FlowError(RuntimeError):
@@ -49,13 +56,13 @@ def plot_gradient_flow(result: dict[str, Any], path: str | Path | None = None) -
     T = result["T"]
     t = np.arange(T)
     for kind, v in result["dh"].items():
-        ax.semilogy(t, np.maximum(v, 1e-300), "-", color=COLORS.get(kind), lw=2, label=f"{kind.upper()} ‖dL/dh_t‖")
+        ax.semilogy(t, np.maximum(v, 1e-300), "-", color=COLORS.get(kind), lw=2, label=f"{_label(kind)} ‖dL/dh_t‖")
     for kind, v in result["dc"].items():
         ax.semilogy(t, np.maximum(v, 1e-300), "--", color=COLORS.get(kind), lw=1.6,
-                    label=f"{kind.upper()} ‖dL/dc_t‖")
+                    label=f"{_label(kind)} ‖dL/dc_t‖")
     ax.set_xlabel("time step t (loss at t = T−1)")
     ax.set_ylabel("gradient norm")
-    ax.set_title("Vanishing gradients: the same data through RNN, GRU and LSTM")
+    ax.set_title("Vanishing gradients: the same data through " + ", ".join(_label(k) for k in result["dh"]))
     ax.grid(alpha=0.3, which="both")
     ax.legend(fontsize=8)
     return _save(fig, plt, path)
@@ -74,7 +81,7 @@ def plot_gate_norms(result: dict[str, Any], path: str | Path | None = None) -> b
         ax2.set_ylabel("loss", color="#444")
         ax.set_xlabel("training step")
         ax.set_ylabel("gate gradient norm (Σ over t, batch)")
-        ax.set_title(f"{kind.upper()}: per-gate gradient norms over training")
+        ax.set_title(f"{_label(kind)}: per-gate gradient norms over training")
         ax.grid(alpha=0.3, which="both")
         ax.legend(fontsize=8, loc="upper left")
     return _save(fig, plt, path)
