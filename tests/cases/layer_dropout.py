@@ -60,7 +60,7 @@ class Recorder:
         self.calls: list[tuple[tuple, float, np.ndarray | None]] = []
         self._orig = F_dropout.forward
 
-    def __call__(self, x, p, rng, training=True):
-        y, cache = self._orig(x, p, rng, training)
+    def __call__(self, x, p, rng, training=True, **kwargs):
+        y, cache = self._orig(x, p, rng, training, **kwargs)
         self.calls.append((x.shape, p, None if cache is None else np.array(cache.scaled_mask, copy=True)))
         return y, cache

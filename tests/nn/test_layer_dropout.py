@@ -93,7 +93,7 @@ def test_dropout_gradients_match_finite_differences_with_fixed_masks(mode, bidir
         assert (f == 0).any() and (f != 0).any()
     counter = [0]
 
-    def fixed_forward(x, p_, rng_, training=True):
+    def fixed_forward(x, p_, rng_, training=True, **kwargs):
         assert training and p_ == p
         mask = fixed[counter[0] % (L - 1)]
         counter[0] += 1

@@ -3,7 +3,7 @@
 No autograd: every module has an explicit ``backward`` that consumes the cache of its last forward call and
 adds into each ``Parameter.grad``.
 
-- :mod:`.module`: ``Module``, ``Parameter``, ``no_grad``; :mod:`.checks`: argument validation;
+- :mod:`.module`: ``Module``, ``Parameter``, ``no_grad``, ``BatchShard``; :mod:`.checks`: argument validation;
   :mod:`.hooks`: the neutral hook point a recorder (``bptt.trace``) fills.
 - :mod:`.layers`: ``Linear``, ``Embedding``, ``Dropout``; :mod:`.loss`: ``CrossEntropyLoss``.
 - :mod:`.recurrent`: ``LSTM``, ``GRU``, ``RNN``, ``LayerNormLSTM``, ``MinGRU``, ``MinLSTM`` (``RNNBase``) and
@@ -22,7 +22,7 @@ from .attention import (
 )
 from .layers import Dropout, Embedding, Linear
 from .loss import CrossEntropyLoss
-from .module import Module, Parameter, is_grad_enabled, no_grad
+from .module import BatchShard, Module, Parameter, is_grad_enabled, no_grad
 from .recurrent import GRU, LSTM, RNN, GRUCell, LayerNormLSTM, LSTMCell, MinGRU, MinLSTM, RNNBase, RNNCell
 
 __all__ = [
@@ -31,6 +31,7 @@ __all__ = [
     "AttentionWrapper",
     "AttentionWrapperState",
     "BahdanauAttention",
+    "BatchShard",
     "LuongAttention",
     "GRU",
     "LSTM",

@@ -7,6 +7,10 @@ is differentiated by calling ``backward`` in the reverse order. ``backward`` **a
 
 Inside ``with bptt.nn.no_grad():`` nothing is cached (use it for evaluation and sampling, so memory does not
 grow with calls that will never be differentiated).
+
+A module that computes one part of a larger batch (a data-parallel process, see :mod:`bptt.training.distributed`)
+is told so with :meth:`Module.shard_batch`: its random draws over the batch (dropout masks) are then made for the
+whole batch and its own rows kept, so together the processes use exactly the masks one process would draw.
 """
 
 from __future__ import annotations
@@ -15,7 +19,7 @@ import contextlib
 import contextvars
 from collections import OrderedDict
 from collections.abc import Iterator, Mapping
-from typing import Any
+from typing import Any, NamedTuple
 
 import numpy as np
 
@@ -35,6 +39,24 @@ def no_grad() -> Iterator[None]:
 def is_grad_enabled() -> bool:
     """Whether module calls currently record caches for ``backward``."""
     return _GRAD_ENABLED.get()
+
+
+class BatchShard(NamedTuple):
+    """Rows ``start:stop`` of a batch of ``size`` rows: the part of a batch one data-parallel process computes."""
+
+    start: int
+    stop: int
+    size: int
+
+    def random(self, rng: np.random.Generator, shape: tuple[int, ...], axis: int) -> np.ndarray:
+        """``rng.random`` of ``shape`` as one process drawing for the whole batch would see it: ``size`` rows
+        along ``axis`` are drawn (the generator advances exactly as it would there) and rows ``start:stop``
+        returned. ``shape[axis]`` must be this shard's ``stop - start``."""
+        full = list(shape)
+        full[axis] = self.size
+        index = [slice(None)] * len(shape)
+        index[axis] = slice(self.start, self.stop)
+        return rng.random(tuple(full))[tuple(index)]
 
 
 class Parameter:
@@ -90,6 +112,7 @@ class Module:
         object.__setattr__(self, "_modules", OrderedDict())
         object.__setattr__(self, "_caches", [])
         object.__setattr__(self, "training", True)
+        object.__setattr__(self, "batch_shard", None)
 
     def __setattr__(self, name: str, value: Any) -> None:
         params = self.__dict__.get("_parameters")
@@ -185,6 +208,21 @@ class Module:
 
     def eval(self) -> Module:
         return self.train(False)
+
+    def shard_batch(self, shard: BatchShard | None) -> Module:
+        """Compute rows ``shard.start:shard.stop`` of batches of ``shard.size`` rows from now on (``None``: whole
+        batches, the default), this module and its children. Random draws over the batch (dropout masks) are
+        made for all ``size`` rows and these rows kept (:meth:`BatchShard.random`), so processes that split a
+        batch this way draw exactly the masks one process draws for the whole batch."""
+        if shard is not None:
+            start, stop, size = (int(v) for v in shard)
+            if not 0 <= start < stop <= size:
+                raise ValueError(f"{type(self).__name__}.shard_batch: need 0 <= start < stop <= size, got "
+                                 f"start={start}, stop={stop}, size={size}")
+            shard = BatchShard(start, stop, size)
+        for m in self.modules():
+            object.__setattr__(m, "batch_shard", shard)
+        return self
 
     def state_dict(self) -> OrderedDict[str, np.ndarray]:
         """Copies of every parameter, keyed by PyTorch's names (a snapshot: later training does not change it)."""

@@ -304,6 +304,13 @@ class RNNBase(Module):
         """Per layer-direction masks for recurrent dropout (none for PyTorch's layers)."""
         return None
 
+    def _uniform(self, shape: tuple[int, ...]) -> np.ndarray:
+        """U[0, 1) draws of a time-major ``(T, B, F)`` shape for a dropout mask: drawn for the whole batch and
+        this module's rows kept when it computes a shard of the batch (:meth:`Module.shard_batch`)."""
+        if self.batch_shard is None:
+            return self._dropout_rng.random(shape)
+        return self.batch_shard.random(self._dropout_rng, shape, axis=1)
+
     # ------------------------------------------------------------------ checks
     def _state_shape(self, B: int | None, size: int) -> tuple:
         n = self.num_layers * self.num_directions
@@ -371,6 +378,10 @@ class RNNBase(Module):
         h0, c0 = self._initial_state(hx, B, unbatched, where)
         lens = check_lengths(lengths, T, B, where, "; batch is x.shape[0] since batch_first=True"
                              if self.batch_first and not unbatched else "")
+        shard = self.batch_shard
+        if shard is not None and shard.stop - shard.start != B:
+            raise ValueError(f"{where}: the batch has {B} sequences, but the module computes rows "
+                             f"{shard.start}:{shard.stop} of a batch of {shard.size} (shard_batch)")
 
         nd = self.num_directions
         record = hooks.forward_hooks(self)  # the active recorder, if any: one check per call
@@ -401,7 +412,8 @@ class RNNBase(Module):
             out = np.concatenate(outs, axis=2) if nd == 2 else outs[0]
             drop_cache = None
             if self.dropout > 0 and self.training and layer < self.num_layers - 1:
-                out, drop_cache = F.dropout.forward(out, self.dropout, self._dropout_rng, True)
+                out, drop_cache = F.dropout.forward(out, self.dropout, self._dropout_rng, True,
+                                                    uniform=self._uniform(out.shape))
             caches.append((layer_caches, layer_inputs, drop_cache))
             inp = out
         if nd == 1 and lens is None:

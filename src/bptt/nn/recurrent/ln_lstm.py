@@ -133,7 +133,7 @@ class LayerNormLSTM(RNNBase):
         H = self.hidden_size
         n = self.num_layers * self.num_directions
         scale = self.dtype.type(1.0 / keep)
-        return [(self._dropout_rng.random((T, B, H)) < keep).astype(self.dtype) * scale for _ in range(n)]
+        return [(self._uniform((T, B, H)) < keep).astype(self.dtype) * scale for _ in range(n)]
 
     def extra_repr(self) -> str:
         s = super().extra_repr()
