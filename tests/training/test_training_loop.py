@@ -62,7 +62,7 @@ class ToyTask:
     RATE_KEY: ClassVar[str] = "rows_per_s"
     A = np.array([[1.0, -2.0], [0.5, 0.0], [-1.0, 3.0]])
 
-    def __init__(self, cfg: ToyConfig, checkpoint: Any) -> None:
+    def __init__(self, cfg: ToyConfig, checkpoint: Any, communicator: Any = None) -> None:
         self.config = cfg
         self.model = Regression(cfg.seed)
         self.optimizer = build_optimizer(cfg.optimizer, self.model, cfg.lr)
@@ -146,7 +146,8 @@ def test_the_schedule_of_records_evaluations_samples_and_checkpoints(tmp_path):
     recs = records(tmp_path / "run")
     assert [r["step"] for r in recs] == [2, 4, 5, 6, 8, 10, 12]
     assert [r["step"] for r in recs if "val_loss" in r] == [5, 10, 12]
-    assert list(recs[0]) == ["step", "epoch", "train_loss", "grad_norm", "lr", "rows_per_s"]
+    assert list(recs[0]) == ["step", "epoch", "train_loss", "grad_norm", "lr", "rows_per_s", "world_size"]
+    assert all(r["world_size"] == 1 for r in recs)
     assert result.step == 12 and result.evaluation == {"val_loss": recs[-1]["val_loss"]}
     assert result.checkpoint == tmp_path / "run" / "checkpoint.npz"
     meta = ckpt.load(tmp_path / "run", kind="toy")[0]

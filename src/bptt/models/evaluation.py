@@ -14,13 +14,23 @@ from ..nn import CrossEntropyLoss, no_grad
 from .lm import LanguageModel
 from .seq2seq import Seq2Seq
 
-__all__ = ["bleu_score", "encode_pairs", "evaluate_loss", "evaluate_translator", "validation_loss"]
+__all__ = ["bleu_score", "encode_pairs", "evaluate_loss", "evaluate_translator", "evaluation_streams", "loss_sum",
+           "validation_loss", "validation_loss_sum"]
 
 
 # ---------------------------------------------------------------------------------------------- language models
-def evaluate_loss(model: LanguageModel, ids: np.ndarray, batch_size: int, seq_length: int) -> float:
-    """Mean cross-entropy (nats per token) over ``ids`` with state carried across chunks (eval mode)."""
-    chunks = eval_chunks(ids, max(1, min(batch_size, (len(ids) - 1) // max(seq_length, 1) or 1)), seq_length)
+def evaluation_streams(n_tokens: int, batch_size: int, seq_length: int) -> int:
+    """How many parallel streams :func:`evaluate_loss` cuts a text of ``n_tokens`` into: ``batch_size``, fewer
+    when the text is too short for that many streams of ``seq_length``."""
+    return max(1, min(batch_size, (n_tokens - 1) // max(seq_length, 1) or 1))
+
+
+def loss_sum(model: LanguageModel, ids: np.ndarray, batch_size: int, seq_length: int,
+             streams: slice = slice(None)) -> tuple[float, int]:
+    """Summed cross-entropy (nats) and token count of the streams ``streams`` (of the
+    :func:`evaluation_streams` streams) over ``ids``, state carried across chunks (eval mode). A data-parallel
+    process evaluates its share of the streams; the sums of all shares are the whole text's."""
+    chunks = eval_chunks(ids, evaluation_streams(len(ids), batch_size, seq_length), seq_length)
     if not chunks:
         raise DataError(f"too little text to evaluate: {len(ids)} tokens")
     was = model.training
@@ -31,11 +41,20 @@ def evaluate_loss(model: LanguageModel, ids: np.ndarray, batch_size: int, seq_le
         with no_grad():
             state = None
             for x, y in chunks:
+                x, y = np.ascontiguousarray(x[:, streams]), np.ascontiguousarray(y[:, streams])
+                if y.size == 0:
+                    break
                 logits, state = model(x, state)
                 total += float(ce(logits.reshape(-1, model.vocab_size), y.reshape(-1)))
                 count += y.size
     finally:
         model.train(was)
+    return total, count
+
+
+def evaluate_loss(model: LanguageModel, ids: np.ndarray, batch_size: int, seq_length: int) -> float:
+    """Mean cross-entropy (nats per token) over ``ids`` with state carried across chunks (eval mode)."""
+    total, count = loss_sum(model, ids, batch_size, seq_length)
     return total / count
 
 
@@ -47,9 +66,10 @@ def encode_pairs(pairs: Sequence[Pair], src_vocab: ParallelVocab, tgt_vocab: Par
             [tgt_vocab.encode(t, unk=unk) for _, t in pairs])
 
 
-def validation_loss(model: Seq2Seq, sources: list[np.ndarray], targets: list[np.ndarray],
-                    batch_size: int) -> float:
-    """Teacher-forced cross-entropy (nats per target token, ``</s>`` included) over the pairs."""
+def validation_loss_sum(model: Seq2Seq, sources: list[np.ndarray], targets: list[np.ndarray],
+                        batch_size: int) -> tuple[float, int]:
+    """Summed teacher-forced cross-entropy (nats, ``</s>`` included) and target token count over the pairs
+    (``(0.0, 0)`` for none)."""
     ce = CrossEntropyLoss(ignore_index=PAD, reduction="sum")
     total, count = 0.0, 0
     with no_grad():
@@ -58,6 +78,13 @@ def validation_loss(model: Seq2Seq, sources: list[np.ndarray], targets: list[np.
             logits = model(b["src"], b["src_lengths"], b["tgt_in"])
             total += float(ce(logits.reshape(-1, model.tgt_vocab_size), b["tgt_out"].reshape(-1)))
             count += int((b["tgt_out"] != PAD).sum())
+    return total, count
+
+
+def validation_loss(model: Seq2Seq, sources: list[np.ndarray], targets: list[np.ndarray],
+                    batch_size: int) -> float:
+    """Teacher-forced cross-entropy (nats per target token, ``</s>`` included) over the pairs."""
+    total, count = validation_loss_sum(model, sources, targets, batch_size)
     return total / count
 
 

@@ -4,6 +4,11 @@
 of the training loop (:mod:`bptt.training.loop`): the text cut into ``batch_size`` streams of
 ``seq_length``-token chunks, the recurrent state carried from chunk to chunk, the validation loss with the
 state carried across the held-out text, and samples. :func:`train` runs it.
+
+In a data-parallel run (:mod:`bptt.training.distributed`) each process computes its
+:meth:`~bptt.training.communicator.Communicator.shard` of the streams (``batch_size`` is the global batch)
+and of the validation streams; the model draws the whole batch's dropout masks
+(:meth:`bptt.nn.Module.shard_batch`), and the checkpoint holds the carried state of every stream.
 """
 
 from __future__ import annotations
@@ -19,12 +24,12 @@ import numpy as np
 from ..data import DataError, TBPTTStreams, Vocabulary, read_text, split_train_val
 from ..data.default_corpus import default_corpus_text
 from ..data.text import LEVELS
-from ..models.evaluation import evaluate_loss
+from ..models.evaluation import evaluation_streams, loss_sum
 from ..models.io import LANGUAGE_MODEL
 from ..models.lm import CELLS, LanguageModel
-from ..nn import CrossEntropyLoss
+from ..nn import BatchShard, CrossEntropyLoss
 from .checkpoint import TrainingCheckpoint, generators
-from .communicator import StepOutcome
+from .communicator import Communicator, SingleProcess, StepOutcome
 from .config import DTYPES, OPTIMIZERS, RunConfig, build_optimizer, setting
 from .loop import Hooks, Schedule, run
 
@@ -93,8 +98,14 @@ class LanguageModelTask:
     SCHEMA: ClassVar[dict[str, type]] = {"vocab": dict, "streams": dict}
     RATE_KEY: ClassVar[str] = "tokens_per_s"
 
-    def __init__(self, cfg: TrainConfig, checkpoint: TrainingCheckpoint | None) -> None:
+    def __init__(self, cfg: TrainConfig, checkpoint: TrainingCheckpoint | None,
+                 communicator: Communicator | None = None) -> None:
         self.config = cfg
+        self.comm = communicator or SingleProcess()
+        if cfg.batch_size < self.comm.size:
+            raise ValueError(f"batch-size {cfg.batch_size} is smaller than the number of processes "
+                             f"({self.comm.size}): each process needs at least one stream")
+        self.rows = self.comm.shard(cfg.batch_size)  # the streams this process computes
         text = load_corpus(cfg.corpus)
         if checkpoint is not None:
             self.vocab = Vocabulary.from_dict(checkpoint.meta["vocab"])
@@ -120,6 +131,8 @@ class LanguageModelTask:
         self.schedule = Schedule(total_steps, cfg.log_every, cfg.eval_every, cfg.lr, cfg.clip_norm,
                                  cfg.sample_every)
         self.model = build_model(cfg, len(self.vocab))
+        if self.comm.size > 1:
+            self.model.shard_batch(BatchShard(self.rows.start, self.rows.stop, cfg.batch_size))
         self.optimizer = build_optimizer(cfg.optimizer, self.model, cfg.lr)
         self.sample_rng = np.random.default_rng([cfg.seed, 1])
         self.prime = self.vocab.encode(self.vocab.decode(train_ids[:1]))
@@ -136,18 +149,24 @@ class LanguageModelTask:
         batch = next(self.streams)
         if batch.reset:
             self.carried = None
-        logits, self._next_carried = self.model(batch.x, self.carried)
-        loss = float(self.loss(logits.reshape(-1, len(self.vocab)), batch.y.reshape(-1)))
+        x, y = batch.x, batch.y
+        if self.comm.size > 1:
+            x, y = np.ascontiguousarray(x[:, self.rows]), np.ascontiguousarray(y[:, self.rows])
+        logits, self._next_carried = self.model(x, self.carried)
+        loss = float(self.loss(logits.reshape(-1, len(self.vocab)), y.reshape(-1)))
         self.model.zero_grad()
         self.model.backward(self.loss.backward().reshape(logits.shape))
         self._epoch = batch.epoch
-        return StepOutcome(loss, batch.x.size)
+        return StepOutcome(loss, x.size)
 
     def commit(self) -> None:
         self.carried = self._next_carried
 
     def evaluate(self) -> dict[str, Any]:
-        val_loss = evaluate_loss(self.model, self.val_ids, self.config.batch_size, self.config.seq_length)
+        cfg = self.config
+        streams = self.comm.shard(evaluation_streams(len(self.val_ids), cfg.batch_size, cfg.seq_length))
+        total, count = self.comm.sum(loss_sum(self.model, self.val_ids, cfg.batch_size, cfg.seq_length, streams))
+        val_loss = float(total / count)
         return {"val_loss": val_loss, "val_bits_per_token": val_loss / LN2}
 
     def sample(self) -> str:
@@ -158,12 +177,15 @@ class LanguageModelTask:
         return {**generators(self.model), "sample": self.sample_rng}
 
     def state(self) -> tuple[dict[str, Any], dict[str, np.ndarray]]:
+        """The carried state of every stream, gathered from every process (``(layers, batch, hidden)``)."""
         arrays = {}
         names = self.model.state_names  # ("h",), ("h", "c"), ...
-        if isinstance(self.carried, tuple):
-            arrays.update(zip(names, self.carried))
-        elif self.carried is not None:
-            arrays[names[0]] = self.carried
+        if self.carried is not None:
+            parts = self.carried if isinstance(self.carried, tuple) else (self.carried,)
+            for name, part in zip(names, parts):
+                whole = self.comm.gather(part, axis=1)
+                if whole is not None:  # None on the processes that do not write the checkpoint
+                    arrays[name] = whole
         meta = {"vocab": self.vocab.to_dict(), "streams": self.streams.state_dict(),
                 "default_prime": self.vocab.decode(self.prime)}
         return meta, arrays
@@ -172,7 +194,13 @@ class LanguageModelTask:
         self.streams.load_state_dict(meta["streams"])
         names = self.model.state_names
         if all(n in arrays for n in names):
-            self.carried = tuple(arrays[n] for n in names) if len(names) > 1 else arrays[names[0]]
+            B = self.config.batch_size
+            for name in names:
+                if arrays[name].ndim != 3 or arrays[name].shape[1] != B:
+                    raise ValueError(f"the carried state {name} has shape {arrays[name].shape}, not (layers, "
+                                     f"{B}, hidden) for batch-size {B}")
+            parts = tuple(np.ascontiguousarray(arrays[n][:, self.rows]) for n in names)  # this process's streams
+            self.carried = parts if len(names) > 1 else parts[0]
 
     def describe(self) -> dict[str, Any]:
         return {"vocab_size": len(self.vocab), "train_tokens": self.train_tokens, "val_tokens": len(self.val_ids),
@@ -191,6 +219,7 @@ def train(
     on_sample: Callable[[int, str], None] | None = None,
     on_progress: Callable[[int, int, float], None] | None = None,
     on_start: Callable[[dict[str, Any]], None] | None = None,
+    communicator: Communicator | None = None,
 ) -> dict[str, Any]:
     """Train (or resume) a language model in ``out_dir``; return the final summary (``step``, ``val_loss``,
     ``val_bits_per_token``, ``val_perplexity``, ``checkpoint``).
@@ -204,9 +233,10 @@ def train(
     :class:`~bptt.models.checkpoint.CheckpointError` for a bad checkpoint,
     :class:`~bptt.training.TrainingError` when the loss or gradients stop being finite (the last good
     checkpoint is kept), :class:`~bptt.training.Interrupted` after Ctrl-C (a checkpoint of the last finished
-    step is saved first).
+    step is saved first). ``communicator``: the processes of a data-parallel run
+    (:func:`bptt.training.distributed.world`; default one process).
     """
-    result = run(LanguageModelTask, cfg, out_dir, resume=resume,
+    result = run(LanguageModelTask, cfg, out_dir, resume=resume, communicator=communicator,
                  hooks=Hooks(on_start=on_start, on_log=on_log, on_sample=on_sample, on_progress=on_progress))
     val_loss = result.evaluation.get("val_loss")
     return {

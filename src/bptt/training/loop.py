@@ -7,23 +7,27 @@ configuration, builds the task and hands it to a :class:`Trainer`, which owns ev
 
 .. code-block:: text
 
+    setup (every process, all or nothing: communicator.setup()):
+        read the checkpoint, build the task, restore its state, take the run directory over
     for each step:
         outcome = task.step()                          # next batch, forward, backward: gradients in place
-        outcome = communicator.reduce_step(outcome)    # one process: unchanged
+        outcome = communicator.reduce_step(outcome)    # one process: unchanged; N: the global gradients
         clip the gradient norm; a non-finite loss or norm stops the run (TrainingError)
         optimizer.step(); task.commit()
         every log_every steps (and at evaluations): a metrics record -> metrics.jsonl, on_log
             every eval_every steps and at the last: task.evaluate() joins the record
         every sample_every steps: on_sample(step, task.sample())
         at evaluations: checkpoint
-        on_progress(step, total, loss); a Ctrl-C requested during the step stops here
+        on_progress(step, total, loss); a Ctrl-C requested during the step (on any process) stops here
 
 Ctrl-C is deferred to the end of the current step, so the checkpoint saved on interruption is exactly the
 state after a finished step (a second Ctrl-C stops at once and saves nothing), and ``--resume`` from it
 replays the computation of an uninterrupted run bit for bit. Every read and write of the output directory
 goes through a :class:`~bptt.training.rundir.RunDirectory`; every exchange between processes through a
-:class:`~bptt.training.communicator.Communicator`. Nothing here prints: callers observe through
-:class:`Hooks`.
+:class:`~bptt.training.communicator.Communicator`. In a data-parallel run (:mod:`bptt.training.distributed`)
+every process runs this loop on its share of each batch; rank 0 alone writes (the others get a
+:class:`~bptt.training.rundir.ReadOnlyRunDirectory`) and only its hooks should report. Nothing here prints:
+callers observe through :class:`Hooks`.
 """
 
 from __future__ import annotations
@@ -47,7 +51,7 @@ from .checkpoint import TrainingCheckpoint, pack_optimizer, resumed_config, unpa
 from .communicator import Communicator, SingleProcess, StepOutcome
 from .config import RunConfig
 from .metrics import Window
-from .rundir import RunDirectory
+from .rundir import ReadOnlyRunDirectory, RunDirectory
 
 __all__ = ["Hooks", "Interrupted", "Result", "Schedule", "Task", "Trainer", "TrainingError", "run"]
 
@@ -102,9 +106,13 @@ class Result(NamedTuple):
 
 
 class Task(Protocol):
-    """What a trainer plugs into the loop. Built as ``TaskType(config, checkpoint)`` (``checkpoint`` None for a
-    fresh run, else the :class:`~bptt.training.checkpoint.TrainingCheckpoint` being resumed: the task reads
-    what it needs before building its model, e.g. the vocabulary)."""
+    """What a trainer plugs into the loop. Built as ``TaskType(config, checkpoint, communicator)``
+    (``checkpoint`` None for a fresh run, else the :class:`~bptt.training.checkpoint.TrainingCheckpoint` being
+    resumed: the task reads what it needs before building its model, e.g. the vocabulary). With a
+    communicator of several processes the task computes its :meth:`Communicator.shard` of every batch and of
+    the validation data (reducing the validation sums), and its :meth:`state` holds the whole run's state
+    (e.g. the carried state of every stream, gathered), so a checkpoint resumes with any number of processes.
+    """
 
     SCHEMA: ClassVar[dict[str, type]]  # the task's own checkpoint entries and their JSON types
     RATE_KEY: ClassVar[str]  # the throughput's name in the metrics records
@@ -119,7 +127,8 @@ class Task(Protocol):
         ...
 
     def step(self) -> StepOutcome:
-        """Draw the next batch; forward, zero the gradients, backward (leave the gradients in the parameters)."""
+        """Draw the next batch; forward, zero the gradients, backward (leave the gradients in the parameters).
+        Returns the mean loss of this process's share and its token count (the communicator weighs them)."""
         ...
 
     def commit(self) -> None:
@@ -158,7 +167,7 @@ class Task(Protocol):
 class TaskType(Protocol):
     SCHEMA: ClassVar[dict[str, type]]
 
-    def __call__(self, config: Any, checkpoint: TrainingCheckpoint | None) -> Task: ...
+    def __call__(self, config: Any, checkpoint: TrainingCheckpoint | None, communicator: Communicator) -> Task: ...
 
 
 def run(task_type: TaskType, config: RunConfig, out_dir: str | Path, *, resume: bool = False,
@@ -169,16 +178,22 @@ def run(task_type: TaskType, config: RunConfig, out_dir: str | Path, *, resume: 
     (:meth:`~bptt.training.config.RunConfig.schedule`), which come from ``config``. Raises ``ValueError``
     for bad settings, :class:`~bptt.models.checkpoint.CheckpointError` for a bad checkpoint,
     :class:`TrainingError` on divergence, :class:`Interrupted` after Ctrl-C; the task raises
-    :class:`~bptt.data.DataError` for bad data.
+    :class:`~bptt.data.DataError` for bad data. With a ``communicator`` of several processes (see
+    :mod:`bptt.training.distributed`) every process calls this; a process whose setup fails raises its error
+    and the others :class:`~bptt.training.communicator.PeerFailed`.
     """
-    run_dir = RunDirectory(out_dir)
-    checkpoint = None
-    if resume:
-        checkpoint = run_dir.load_checkpoint(config.KIND, task_type.SCHEMA)
-        config = resumed_config(checkpoint, config)
-    config.validate()
-    task = task_type(config, checkpoint)
-    return Trainer(task, run_dir, hooks or Hooks(), communicator or SingleProcess()).run(checkpoint)
+    comm = communicator or SingleProcess()
+    with comm.setup():
+        run_dir = RunDirectory(out_dir) if comm.is_root else ReadOnlyRunDirectory(out_dir)
+        checkpoint = None
+        if resume:
+            checkpoint = run_dir.load_checkpoint(config.KIND, task_type.SCHEMA)
+            config = resumed_config(checkpoint, config)
+        config.validate()
+        task = task_type(config, checkpoint, comm)
+        trainer = Trainer(task, run_dir, hooks or Hooks(), comm)
+        trainer.begin(checkpoint)
+    return trainer.train()
 
 
 class Trainer:
@@ -195,14 +210,23 @@ class Trainer:
         self.last_saved = 0
 
     def run(self, checkpoint: TrainingCheckpoint | None = None) -> Result:
-        task, schedule, hooks = self.task, self.task.schedule, self.hooks
+        """:meth:`begin` then :meth:`train`."""
+        self.begin(checkpoint)
+        return self.train()
+
+    def begin(self, checkpoint: TrainingCheckpoint | None = None) -> None:
+        """Restore a resumed run's state and take the run directory over (the end of a run's setup)."""
         if checkpoint is not None:
             self._restore(checkpoint)
-            if self.step >= schedule.total_steps:
+            if self.step >= self.task.schedule.total_steps:
                 raise ValueError(f"the checkpoint is already at step {self.step}; pass --steps larger than "
                                  f"{self.step} to go on")
         self.run_dir.start(None if checkpoint is None else self.step)
-        self.run_dir.write_config(task.config_record())
+        self.run_dir.write_config(self.task.config_record())
+
+    def train(self) -> Result:
+        """The steps of the schedule (after :meth:`begin`)."""
+        task, schedule, hooks = self.task, self.task.schedule, self.hooks
         if hooks.on_start is not None:
             hooks.on_start({"step": self.step, "total_steps": schedule.total_steps,
                             "parameters": task.model.num_parameters(), **task.describe()})
@@ -218,9 +242,13 @@ class Trainer:
                     loss, grad_norm = self._train_step()
                     consistent = True
                     evaluation = self._after_step(grad_norm) or evaluation
+                    stop = sigint.requested
                     if hooks.on_progress is not None:  # after the step is complete: a Ctrl-C raised here is clean
-                        hooks.on_progress(self.step, schedule.total_steps, loss)
-                    if self.communicator.any(sigint.requested):
+                        try:
+                            hooks.on_progress(self.step, schedule.total_steps, loss)
+                        except KeyboardInterrupt:
+                            stop = True  # every process stops at this step (the checkpoint is a collective)
+                    if self.communicator.any(stop):
                         raise KeyboardInterrupt
         except KeyboardInterrupt:
             if not consistent:  # interrupted in the middle of a step: its state is half-updated, do not save it
@@ -246,6 +274,7 @@ class Trainer:
         if step % schedule.log_every == 0 or do_eval:
             record = self.window.close(step, task.epoch, grad_norm, task.optimizer.param_groups[0]["lr"],
                                        task.RATE_KEY)
+            record["world_size"] = self.communicator.size
             if do_eval:
                 evaluation = task.evaluate()
                 record.update(evaluation)

@@ -3,8 +3,8 @@
 
 A record holds ``step``, ``epoch``, ``train_loss`` (the mean loss of the steps since the previous record),
 ``grad_norm`` (of the last step, before clipping), ``lr``, a throughput (``tokens_per_s``; translators count
-target tokens, ``target_tokens_per_s``) and, at evaluation steps, the task's validation figures
-(``val_loss``, ...).
+target tokens, ``target_tokens_per_s``), ``world_size`` (the number of processes of a data-parallel run; the
+figures are the whole run's) and, at evaluation steps, the task's validation figures (``val_loss``, ...).
 """
 
 from __future__ import annotations

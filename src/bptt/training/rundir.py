@@ -19,7 +19,7 @@ from ..models import checkpoint as ckpt
 from . import checkpoint as training_checkpoint
 from .metrics import parse_record, parse_records
 
-__all__ = ["RunDirectory"]
+__all__ = ["ReadOnlyRunDirectory", "RunDirectory"]
 
 CONFIG = "config.json"
 METRICS = "metrics.jsonl"
@@ -91,3 +91,25 @@ class RunDirectory:
             if record is not None and record.get("step", 0) <= step:
                 kept.append(line)
         self.metrics_path.write_text("".join(k + "\n" for k in kept), encoding="utf-8")
+
+
+class ReadOnlyRunDirectory(RunDirectory):
+    """A run directory this process reads but never writes: what the processes of a data-parallel run other than
+    rank 0 get (rank 0 alone writes the run directory; see :mod:`bptt.training.distributed`). It takes nothing
+    over (no directory, no lock) and every write is skipped; reading (``--resume``) works as usual."""
+
+    def __repr__(self) -> str:
+        return f"ReadOnlyRunDirectory({str(self.path)!r})"
+
+    def start(self, resumed_step: int | None) -> None:
+        return None
+
+    def write_config(self, config: dict[str, Any]) -> None:
+        return None
+
+    def append_metrics(self, record: dict[str, Any]) -> None:
+        return None
+
+    def save_checkpoint(self, meta: dict[str, Any], params: dict[str, np.ndarray],
+                        arrays: dict[str, np.ndarray]) -> Path:
+        return self.checkpoint_path

@@ -4,6 +4,11 @@
 the training loop (:mod:`bptt.training.loop`): shuffled minibatches of ``source<TAB>target`` pairs, teacher
 forcing, and the validation loss and exact match. The training and validation files are fingerprinted
 (SHA-256): resuming on changed data is refused. :func:`train` runs it.
+
+In a data-parallel run (:mod:`bptt.training.distributed`) every process draws the same global batch of pairs
+and computes its :meth:`~bptt.training.communicator.Communicator.shard` of it; the loss is weighted by target
+tokens (batches have variable lengths), so the reduced loss and gradients are the global batch's. Validation
+pairs are sharded and the sums reduced. The model has no random draws in training (no dropout).
 """
 
 from __future__ import annotations
@@ -19,12 +24,12 @@ import numpy as np
 from ..data import DataError
 from ..data.parallel import LEVELS, PAD, PairBatches, ParallelVocab, make_batch, read_tsv
 from ..models import checkpoint as ckpt
-from ..models.evaluation import encode_pairs, evaluate_translator, validation_loss
+from ..models.evaluation import encode_pairs, evaluate_translator, validation_loss_sum
 from ..models.io import TRANSLATOR
 from ..models.seq2seq import ATTENTIONS, CELLS, ENCODERS, Seq2Seq
 from ..nn import CrossEntropyLoss
 from .checkpoint import TrainingCheckpoint, generators
-from .communicator import StepOutcome
+from .communicator import Communicator, SingleProcess, StepOutcome
 from .config import DTYPES, OPTIMIZERS, RunConfig, build_optimizer, setting
 from .loop import Hooks, Schedule, run
 
@@ -87,8 +92,10 @@ class TranslatorTask:
     SCHEMA: ClassVar[dict[str, type]] = {"src_vocab": dict, "tgt_vocab": dict, "batches": dict, "data": dict}
     RATE_KEY: ClassVar[str] = "target_tokens_per_s"
 
-    def __init__(self, cfg: Seq2SeqConfig, checkpoint: TrainingCheckpoint | None) -> None:
+    def __init__(self, cfg: Seq2SeqConfig, checkpoint: TrainingCheckpoint | None,
+                 communicator: Communicator | None = None) -> None:
         self.config = cfg
+        self.comm = communicator or SingleProcess()
         train_pairs = read_tsv(cfg.train, cfg.level, "training file")
         self.val_pairs = read_tsv(cfg.val, cfg.level, "validation file")
         self.data_hash = {"train": _sha256(cfg.train), "val": _sha256(cfg.val)}
@@ -112,6 +119,10 @@ class TranslatorTask:
         self.val_unknown = len(self.src_vocab.unknown(t for s, _ in self.val_pairs for t in s))
         self.eval_pairs = self.val_pairs if cfg.eval_max is None else self.val_pairs[: cfg.eval_max]
         self.batches = PairBatches(len(train_pairs), cfg.batch_size, cfg.seed)
+        if self.batches.batch_size < self.comm.size:
+            raise ValueError(f"a batch has {self.batches.batch_size} pairs (batch-size {cfg.batch_size}, "
+                             f"{len(train_pairs)} training pairs), fewer than the number of processes "
+                             f"({self.comm.size}): each process needs at least one pair")
         self.schedule = Schedule(cfg.steps, cfg.log_every, cfg.eval_every, cfg.lr, cfg.clip_norm)
         self.model = build_model(cfg, self.src_vocab, self.tgt_vocab)
         self.optimizer = build_optimizer(cfg.optimizer, self.model, cfg.lr)
@@ -123,6 +134,7 @@ class TranslatorTask:
 
     def step(self) -> StepOutcome:
         idx = next(self.batches)
+        idx = idx[self.comm.shard(len(idx))]
         b = make_batch([self.train_src[i] for i in idx], [self.train_tgt[i] for i in idx])
         logits = self.model(b["src"], b["src_lengths"], b["tgt_in"])
         loss = float(self.loss(logits.reshape(-1, len(self.tgt_vocab)), b["tgt_out"].reshape(-1)))
@@ -135,11 +147,18 @@ class TranslatorTask:
 
     def evaluate(self) -> dict[str, Any]:
         self.model.eval()
-        val_loss = validation_loss(self.model, self.val_src, self.val_tgt, self.config.batch_size)
-        exact = evaluate_translator(self.model, self.src_vocab, self.tgt_vocab, self.eval_pairs,
-                                    batch_size=self.config.batch_size, bleu=False)["exact_match"]
+        rows = self.comm.shard(len(self.val_src))
+        total, count = validation_loss_sum(self.model, self.val_src[rows], self.val_tgt[rows],
+                                           self.config.batch_size)
+        pairs = self.eval_pairs[self.comm.shard(len(self.eval_pairs))]
+        exact = 0
+        if pairs:
+            scores = evaluate_translator(self.model, self.src_vocab, self.tgt_vocab, pairs,
+                                         batch_size=self.config.batch_size, bleu=False)
+            exact = round(scores["exact_match"] * scores["examples"])
         self.model.train()
-        return {"val_loss": val_loss, "val_exact_match": exact}
+        total, count, exact = self.comm.sum([total, count, exact])
+        return {"val_loss": float(total / count), "val_exact_match": float(exact / len(self.eval_pairs))}
 
     def sample(self) -> str:
         raise NotImplementedError("a translator's schedule has no samples")
@@ -174,6 +193,7 @@ def train(
     on_start: Callable[[dict[str, Any]], None] | None = None,
     on_log: Callable[[dict[str, Any]], None] | None = None,
     on_progress: Callable[[int, int, float], None] | None = None,
+    communicator: Communicator | None = None,
 ) -> dict[str, Any]:
     """Train (or resume) a translator in ``out_dir``; return the final summary (``step``, ``val_loss``,
     ``val_exact_match``, ``checkpoint``).
@@ -183,9 +203,10 @@ def train(
     :class:`~bptt.data.DataError` for bad or changed data, :class:`~bptt.models.checkpoint.CheckpointError`
     for a bad checkpoint, ``ValueError`` for bad settings, :class:`~bptt.training.TrainingError` when the loss
     or gradients stop being finite, :class:`~bptt.training.Interrupted` after Ctrl-C (a checkpoint of the last
-    finished step is saved first).
+    finished step is saved first). ``communicator``: the processes of a data-parallel run
+    (:func:`bptt.training.distributed.world`; default one process).
     """
-    result = run(TranslatorTask, cfg, out_dir, resume=resume,
+    result = run(TranslatorTask, cfg, out_dir, resume=resume, communicator=communicator,
                  hooks=Hooks(on_start=on_start, on_log=on_log, on_progress=on_progress))
     return {"step": result.step, "val_loss": result.evaluation.get("val_loss"),
             "val_exact_match": result.evaluation.get("val_exact_match"), "checkpoint": str(result.checkpoint)}
