@@ -6,6 +6,9 @@ meta-test tests/test_suite_layout.py enforces both). Without torch installed:
 * ``python -m pytest -m "not torch"`` ignores those modules at collection (they cannot even be imported), so
   the NumPy-only suite runs;
 * any run that would select them stops with one clear message instead of an ``ImportError`` per module.
+
+Tests marked ``mpi`` launch ``mpiexec -n 2`` subprocesses: without mpi4py or an ``mpiexec`` they are skipped
+with the reason and the install command, and fail instead under ``BPTT_REQUIRE_MPI=1`` (CI sets it).
 """
 
 from __future__ import annotations
@@ -13,12 +16,15 @@ from __future__ import annotations
 import importlib
 import importlib.util
 import itertools
+import os
 import re
 import sys
 from pathlib import Path
 
 import pytest
 from _pytest.mark.expression import Expression
+
+from mpi_helpers import mpi_missing
 
 TORCH_MISSING = (
     "PyTorch is not installed, but the selected tests include the torch-marked modules (*_torch.py).\n"
@@ -80,3 +86,15 @@ def pytest_collection_finish(session: pytest.Session) -> None:
     """
     if "torch" in sys.modules and "torch_helpers" not in sys.modules:
         importlib.import_module("torch_helpers")
+
+
+def pytest_runtest_setup(item: pytest.Item) -> None:
+    """``mpi`` tests need mpi4py and an mpiexec: a skip naming the install command, or a failure in CI."""
+    if item.get_closest_marker("mpi") is None:
+        return
+    reason = mpi_missing()
+    if reason is None:
+        return
+    if os.environ.get("BPTT_REQUIRE_MPI") == "1":
+        pytest.fail(f"BPTT_REQUIRE_MPI=1: the MPI tests must run, but {reason} (pip install '.[mpi]')")
+    pytest.skip(f"{reason}: the MPI tests (2 processes under mpiexec) need  pip install '.[mpi]'")

@@ -106,9 +106,12 @@ def test_ci_runs_the_readme_test_command_verbatim_and_requires_the_browser():
     root = TESTS.parent
     ci = (root / ".ci" / "run").read_text(encoding="utf-8")
     marker = "# --- the README's test command, verbatim ---\n"
-    assert marker in ci, f".ci/run lost its line {marker!r}"
-    before, command = ci.split(marker)
-    command = command.strip()
+    mpi_marker = "# --- then the MPI tests: 2 processes under mpiexec (the mpi extra: mpi4py and MPICH's wheels) ---\n"
+    assert marker in ci and mpi_marker in ci, f".ci/run lost its line {marker!r} or {mpi_marker!r}"
+    before, after = ci.split(marker)
+    command, mpi = (part.strip() for part in after.split(mpi_marker))
+    assert mpi == 'python -m pip install ".[mpi]" && BPTT_REQUIRE_MPI=1 python -m pytest -q -m mpi', (
+        ".ci/run must run the MPI tests after the README's command, a missing MPI being a failure")
     assert f"```bash\n{command}\n```" in (root / "README.md").read_text(encoding="utf-8"), (
         f"the README no longer shows .ci/run's test command {command!r}"
     )

@@ -75,6 +75,8 @@ def test_a_batch_that_does_not_fit_the_shard_is_refused():
     with pytest.raises(ValueError, match=r"^LSTM.forward: the batch has 5 sequences, but the module computes rows "
                                          r"1:3 of a batch of 5 \(shard_batch\)$"):
         m(np.zeros((T, B, D)))
+    m.eval()  # nothing is drawn in eval mode: any batch (evaluation, sampling)
+    assert m(np.zeros((T, 1, D)))[0].shape == (T, 1, H)
 
 
 @pytest.mark.parametrize("shard", [(2, 2, 4), (-1, 2, 4), (0, 5, 4)])

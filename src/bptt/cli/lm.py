@@ -12,12 +12,13 @@ from ..data import DataError, read_text
 from ..models.checkpoint import CheckpointError
 from ..models.evaluation import evaluate_loss
 from ..models.io import load_language_model
+from ..training.communicator import Communicator
 from ..training.lm import TrainConfig, train
 from ..training.rundir import RunDirectory
 from ..viz.curves import plot_loss_curves
 from .args import add_command, add_settings, given_settings, integer, number
 from .errors import CLIError
-from .runs import resolve_config, run_training, validated
+from .runs import resolve_config, run_training, training_processes, validated
 
 __all__ = ["add_commands"]
 
@@ -52,6 +53,11 @@ def add_commands(sub: Any) -> None:
 
 
 def cmd_train(args: argparse.Namespace) -> int:
+    with training_processes(args.prog) as processes:
+        return _train(args, processes)
+
+
+def _train(args: argparse.Namespace, processes: Communicator) -> int:
     out = Path(args.out)
     corpus = None if args.corpus is None else str(Path(args.corpus).resolve())  # resumable from anywhere
 
@@ -85,7 +91,7 @@ def cmd_train(args: argparse.Namespace) -> int:
                 f"bits/token (perplexity {summary['val_perplexity']:.3f}) at step {summary['step']}")
 
     return run_training(train, cfg, out, resume=args.resume, start_lines=start_lines, log_line=log_line,
-                        final_line=final_line, samples=True)
+                        final_line=final_line, samples=True, processes=processes)
 
 
 def _load(path: str) -> Any:

@@ -24,11 +24,12 @@ from ..data.parallel import EOS, detokenize, read_tsv, tokenize
 from ..models.checkpoint import CheckpointError
 from ..models.evaluation import evaluate_translator
 from ..models.io import load_translator
+from ..training.communicator import Communicator
 from ..training.seq2seq import Seq2SeqConfig, train
 from ..viz.attention import attention_html, attention_png
 from .args import add_command, add_settings, given_settings, integer, number
 from .errors import CLIError
-from .runs import resolve_config, run_training, validated
+from .runs import resolve_config, run_training, training_processes, validated
 
 __all__ = ["add_commands"]
 
@@ -102,6 +103,11 @@ def cmd_dates(args: argparse.Namespace) -> int:
 
 
 def cmd_train(args: argparse.Namespace) -> int:
+    with training_processes(args.prog) as processes:
+        return _train(args, processes)
+
+
+def _train(args: argparse.Namespace, processes: Communicator) -> int:
     out = Path(args.out)
     if not args.resume and (args.train is None or args.val is None):
         raise CLIError("--train FILE and --val FILE are required (or --resume)")
@@ -130,7 +136,7 @@ def cmd_train(args: argparse.Namespace) -> int:
                 f"{100 * summary['val_exact_match']:.2f}% at step {summary['step']}")
 
     return run_training(train, cfg, out, resume=args.resume, start_lines=start_lines, log_line=log_line,
-                        final_line=final_line)
+                        final_line=final_line, processes=processes)
 
 
 def _load(path: str) -> Any:

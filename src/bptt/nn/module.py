@@ -213,7 +213,8 @@ class Module:
         """Compute rows ``shard.start:shard.stop`` of batches of ``shard.size`` rows from now on (``None``: whole
         batches, the default), this module and its children. Random draws over the batch (dropout masks) are
         made for all ``size`` rows and these rows kept (:meth:`BatchShard.random`), so processes that split a
-        batch this way draw exactly the masks one process draws for the whole batch."""
+        batch this way draw exactly the masks one process draws for the whole batch. In ``eval()`` mode
+        nothing is drawn and any batch is accepted (evaluation, sampling)."""
         if shard is not None:
             start, stop, size = (int(v) for v in shard)
             if not 0 <= start < stop <= size:

@@ -47,7 +47,7 @@ import numpy as np
 from ..nn import Parameter
 from .communicator import Communicator, PeerFailed, SingleProcess, StepOutcome, shard_rows
 
-__all__ = ["LAUNCHER_VARIABLES", "DistributedError", "MPIWorld", "launched", "world"]
+__all__ = ["LAUNCHER_VARIABLES", "DistributedError", "MPIWorld", "launched", "launcher_rank", "world"]
 
 #: (rank variable, size variable or None, launcher) in the order they are looked at.
 LAUNCHER_VARIABLES: tuple[tuple[str, str | None, str], ...] = (
@@ -193,7 +193,8 @@ class MPIWorld:
                 or any(p is not q or p.grad is not v for p, q, v in zip(params, self._params, self._views))):
             dtypes = {p.grad.dtype for p in params}
             if len(dtypes) != 1:
-                raise TypeError(f"MPIWorld.reduce_step: the parameters must share one dtype, got {sorted(map(str, dtypes))}")
+                raise TypeError("MPIWorld.reduce_step: the parameters must share one dtype, got "
+                                f"{sorted(map(str, dtypes))}")
             total = sum(p.grad.size for p in params)
             buf = np.zeros(total + 2, dtype=dtypes.pop())
             views, offset = [], 0

@@ -379,7 +379,7 @@ class RNNBase(Module):
         lens = check_lengths(lengths, T, B, where, "; batch is x.shape[0] since batch_first=True"
                              if self.batch_first and not unbatched else "")
         shard = self.batch_shard
-        if shard is not None and shard.stop - shard.start != B:
+        if shard is not None and self.training and shard.stop - shard.start != B:  # eval mode draws nothing
             raise ValueError(f"{where}: the batch has {B} sequences, but the module computes rows "
                              f"{shard.start}:{shard.stop} of a batch of {shard.size} (shard_batch)")
 
