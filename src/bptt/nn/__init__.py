@@ -7,7 +7,7 @@ adds into each ``Parameter.grad``.
   :mod:`.hooks`: the neutral hook point a recorder (``bptt.trace``) fills.
 - :mod:`.layers`: ``Linear``, ``Embedding``, ``Dropout``; :mod:`.loss`: ``CrossEntropyLoss``.
 - :mod:`.recurrent`: ``LSTM``, ``GRU``, ``RNN``, ``LayerNormLSTM``, ``MinGRU``, ``MinLSTM`` (``RNNBase``) and
-  the cells.
+  the cells; xLSTM's ``SLSTM`` and ``MLSTM`` (``XLSTMBase``).
 - :mod:`.attention`: ``LuongAttention``, ``BahdanauAttention``, ``AttentionWrapper``; :mod:`.utils`.
 """
 
@@ -23,7 +23,21 @@ from .attention import (
 from .layers import Dropout, Embedding, Linear
 from .loss import CrossEntropyLoss
 from .module import BatchShard, Module, Parameter, is_grad_enabled, no_grad
-from .recurrent import GRU, LSTM, RNN, GRUCell, LayerNormLSTM, LSTMCell, MinGRU, MinLSTM, RNNBase, RNNCell
+from .recurrent import (
+    GRU,
+    LSTM,
+    MLSTM,
+    RNN,
+    SLSTM,
+    GRUCell,
+    LayerNormLSTM,
+    LSTMCell,
+    MinGRU,
+    MinLSTM,
+    RNNBase,
+    RNNCell,
+    XLSTMBase,
+)
 
 __all__ = [
     "AttentionMechanism",
@@ -35,7 +49,9 @@ __all__ = [
     "LuongAttention",
     "GRU",
     "LSTM",
+    "MLSTM",
     "RNN",
+    "SLSTM",
     "CrossEntropyLoss",
     "Dropout",
     "Embedding",
@@ -49,6 +65,7 @@ __all__ = [
     "Parameter",
     "RNNBase",
     "RNNCell",
+    "XLSTMBase",
     "is_grad_enabled",
     "hooks",
     "no_grad",

@@ -6,6 +6,8 @@
 - :mod:`.ln_lstm`: ``LayerNormLSTM`` (TensorFlow 1's layer-normalised LSTM cell as a stacked layer).
 - :mod:`.cells`: ``LSTMCell``, ``GRUCell``, ``RNNCell`` (one step).
 - :mod:`.min_rnn`: ``MinGRU``, ``MinLSTM`` (Feng et al. 2024; parallel or sequential mode).
+- :mod:`.xlstm_base`: ``XLSTMBase`` -- stacking for layers whose state is a tuple of arrays; :mod:`.slstm`,
+  :mod:`.mlstm`: xLSTM's ``SLSTM`` and ``MLSTM`` (Beck et al., 2024).
 """
 
 from .base import LayerGrads, LayerOutput, RNNBase
@@ -14,12 +16,17 @@ from .gru import GRU
 from .ln_lstm import LayerNormLSTM
 from .lstm import LSTM
 from .min_rnn import MinGRU, MinLSTM, MinRNNBase
+from .mlstm import MLSTM
 from .rnn import RNN
+from .slstm import SLSTM
+from .xlstm_base import XLSTMBase, XLSTMLayerGrads, XLSTMLayerOutput
 
 __all__ = [
     "GRU",
     "LSTM",
+    "MLSTM",
     "RNN",
+    "SLSTM",
     "GRUCell",
     "HiddenStateCell",
     "LSTMCell",
@@ -32,4 +39,7 @@ __all__ = [
     "RNNBase",
     "RNNCell",
     "RNNCellBase",
+    "XLSTMBase",
+    "XLSTMLayerGrads",
+    "XLSTMLayerOutput",
 ]

@@ -91,6 +91,32 @@ def check_lengths(lengths: Any, T: int, B: int, where: str, note: str = "") -> n
     return arr.astype(np.int64)
 
 
+def check_input(x: Any, input_size: int, batch_first: bool, dtype: np.dtype, where: str) -> tuple[np.ndarray, bool]:
+    """A recurrent layer's input ``x`` as a C-contiguous time-major ``(T, B, D)`` array of ``dtype``, and
+    whether it was unbatched (``(T, D)``); ``(B, T, D)`` with ``batch_first``."""
+    x = C.float_array(x, "x", where, dtype)
+    if x.ndim not in (2, 3) or x.shape[-1] != input_size:
+        D = input_size
+        layout = f"(B, T, {D})" if batch_first else f"(T, B, {D})"
+        raise ValueError(
+            f"{where}: x must have shape {layout} or unbatched (T, {D}) (input_size={D}"
+            f"{', batch_first=True' if batch_first else ''}), got {C.shape_str(x.shape)}"
+        )
+    unbatched = x.ndim == 2
+    if unbatched:
+        xt = x[:, None, :]
+    elif batch_first:
+        xt = x.transpose(1, 0, 2)
+    else:
+        xt = x
+    if xt.shape[0] == 0 or xt.shape[1] == 0:
+        raise ValueError(
+            f"{where}: x must have at least one time step and one sequence (T >= 1, B >= 1), "
+            f"got shape {C.shape_str(x.shape)}"
+        )
+    return np.ascontiguousarray(xt), unbatched
+
+
 class RNNBase(Module):
     """Shared machinery for ``LSTM``, ``GRU``, ``RNN`` and ``LayerNormLSTM`` (not used directly).
 
@@ -332,27 +358,7 @@ class RNNBase(Module):
 
     def _check_input(self, x: Any, where: str) -> tuple[np.ndarray, bool]:
         """``x`` as a C-contiguous time-major ``(T, B, D)`` array, and whether it was unbatched."""
-        x = C.float_array(x, "x", where, self.dtype)
-        if x.ndim not in (2, 3) or x.shape[-1] != self.input_size:
-            D = self.input_size
-            layout = f"(B, T, {D})" if self.batch_first else f"(T, B, {D})"
-            raise ValueError(
-                f"{where}: x must have shape {layout} or unbatched (T, {D}) (input_size={D}"
-                f"{', batch_first=True' if self.batch_first else ''}), got {C.shape_str(x.shape)}"
-            )
-        unbatched = x.ndim == 2
-        if unbatched:
-            xt = x[:, None, :]
-        elif self.batch_first:
-            xt = x.transpose(1, 0, 2)
-        else:
-            xt = x
-        if xt.shape[0] == 0 or xt.shape[1] == 0:
-            raise ValueError(
-                f"{where}: x must have at least one time step and one sequence (T >= 1, B >= 1), "
-                f"got shape {C.shape_str(x.shape)}"
-            )
-        return np.ascontiguousarray(xt), unbatched
+        return check_input(x, self.input_size, self.batch_first, self.dtype, where)
 
     def _initial_state(self, hx: Any, B: int, unbatched: bool, where: str) -> tuple[np.ndarray, np.ndarray | None]:
         """``(h0, c0)`` as ``(L * nd, B, size)`` arrays (zeros for ``hx=None``; ``c0`` None for GRU/RNN)."""
