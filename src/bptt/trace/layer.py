@@ -41,7 +41,8 @@ def _plain(v: Any) -> Any:
 
 def forward_record(kind: CellKind, cache: Any) -> tuple[dict[str, np.ndarray], np.ndarray | None, dict[str, Any]]:
     """From a reference ``SequenceCache``: its steps' arrays stacked over time, the ``(T, B)`` packed-sequence
-    mask (``None`` without ``lengths``) and the facts of the pass (its scalar options and ``kind.flags``)."""
+    mask (``None`` without ``lengths``, or for a cell that reads whole sequences only) and the facts of the pass
+    (its scalar options and ``kind.flags``; ``reverse`` is False for a cell without directions)."""
     arrays = stack_fields(cache.steps)
     meta: dict[str, Any] = {}
     for name in cache._fields:
@@ -50,7 +51,9 @@ def forward_record(kind: CellKind, cache: Any) -> tuple[dict[str, np.ndarray], n
             meta[name] = value
     for flag, name in kind.flags.items():
         meta[flag] = getattr(cache, name) is not None
-    active = None if cache.lengths is None else np.array(cache.mask[:, :, 0], copy=True)
+    meta.setdefault("reverse", False)
+    lengths = getattr(cache, "lengths", None)
+    active = None if lengths is None else np.array(cache.mask[:, :, 0], copy=True)
     return arrays, active, meta
 
 

@@ -137,3 +137,12 @@ register(CellKind(
     log_backward=("dh", "da", "db", "df", "di", "dh_tilde", "dx", "dh_next"),
     weight_steps=_MIN_WEIGHTS, flags={"projection": "W_out"},
 ))
+register(CellKind(
+    "slstm", "sLSTM", ("SLSTM",), R.slstm,
+    {"dh": "dHt", "do": "dOt", "dc": "dCt", "z": "Cproj", "dz": "dCprojt", "df": "dFt", "di": "dIt", "dx": "dxt",
+     "c": "Ct", "h": "Ht"},
+    log_forward=("i", "f", "z", "o", "m", "c", "n", "h"),
+    log_backward=("dh", "do", "dc", "dn", "dz", "di", "df", "dm", "dh_next", "dc_next", "dn_next"),
+    weight_steps={"W_ih": ("dW_ih", None), "W_hh": ("dW_hh", None), "b": ("db", None)},
+    has_cell_state=True,
+))

@@ -40,12 +40,14 @@ class MLSTM(XLSTMBase):
     input-gate biases ``N(0, 0.1^2)`` and forget-gate biases spaced linearly from 3 to 6 across the heads.
 
     This is the mLSTM *layer*, not the authors' full mLSTM block (its up-projection, causal convolution,
-    learnable skip, group norm and SiLU output branch); see docs/cells.md.
+    learnable skip, group norm and SiLU output branch); see docs/cells.md. ``bptt.trace`` does not record it
+    (inside a trace it runs as usual, unrecorded).
     """
 
     STATE_NAMES = ("C", "n", "m")
     PARAMETER_ROLES = ("W", "b")
     mode = "MLSTM"
+    recordable = False  # not a bptt.trace cell kind: runs unrecorded inside a trace
 
     def __init__(
         self,

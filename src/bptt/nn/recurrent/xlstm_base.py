@@ -17,7 +17,8 @@ drops its batch axis too); ``out`` is ``(T, B, H)``. Layers are unidirectional a
 **Per-layer API**: :meth:`XLSTMBase.layer_parameters`, :meth:`XLSTMBase.layer_forward` (one layer over a
 sequence; ``T = 1`` for one step) and :meth:`XLSTMBase.layer_backward`, as for the PyTorch-style layers.
 **Two tiers**: a layer runs its fused op unless a recorder (:mod:`bptt.nn.hooks`) is active or
-``layer_forward(..., reference=True)`` asks for the textbook twin; a backward hook receives a
+``layer_forward(..., reference=True)`` asks for the textbook twin (a layer class with ``recordable = False``
+ignores recorders); a backward hook receives a
 :class:`~bptt.nn.hooks.BackwardRecord` whose ``dh_n``/``dh0`` and ``dc_n``/``dc0`` are the gradients of the
 state parts named ``h`` and ``c`` (``None`` for a layer without them).
 """
@@ -66,6 +67,8 @@ class XLSTMBase(Module):
     _reference_op: Any = None
     #: the layers' kind for recorders (:func:`bptt.trace.names.kind_of`)
     mode = ""
+    #: whether a recorder (bptt.trace) records these layers; False: they run unrecorded while one is active
+    recordable = True
     num_directions = 1
 
     def __init__(self, input_size: int, hidden_size: int, num_layers: int, bias: bool, batch_first: bool,
@@ -211,7 +214,7 @@ class XLSTMBase(Module):
         xt, unbatched = check_input(x, self.input_size, self.batch_first, self.dtype, where)
         T, B, _ = xt.shape
         state0 = self.initial_state(B) if state is None else self._check_state(state, B, unbatched, where)
-        record = hooks.forward_hooks(self)  # the active recorder, if any: one check per call
+        record = hooks.forward_hooks(self) if self.recordable else None  # the active recorder, if any
         reference = record is not None
         final = [np.empty((self.num_layers, B) + s, dtype=self.dtype) for s in self.state_shapes()]
         caches = []
@@ -252,7 +255,7 @@ class XLSTMBase(Module):
         dfinal = [None] * len(self.STATE_NAMES) if dstate is None else self._check_state(dstate, B, unbatched, where,
                                                                                           grad=True)
         self._pop()  # validated: now consume the forward cache
-        record = hooks.backward_hooks(self)
+        record = hooks.backward_hooks(self) if self.recordable else None
         dstate0 = [np.empty((self.num_layers, B) + s, dtype=self.dtype) for s in self.state_shapes()]
         dlayer = dout
         for layer in range(self.num_layers - 1, -1, -1):
