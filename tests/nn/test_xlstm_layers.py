@@ -1,6 +1,6 @@
 """``bptt.nn.SLSTM`` and ``bptt.nn.MLSTM``: layouts, state handling, stacking, the per-layer API, finite
 differences of every input, state and parameter, and the errors at the boundary (NumPy only; the torch
-parity of the same modules is in test_xlstm_torch.py)."""
+parity of the same modules is in test_xlstm_layers_torch.py)."""
 
 from __future__ import annotations
 
