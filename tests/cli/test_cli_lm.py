@@ -102,7 +102,7 @@ def trained(tmp_path_factory, corpus) -> Path:
 
 
 # ------------------------------------------------------------------------------------------ train / resume
-@pytest.mark.parametrize("model", ["lstm", "gru", "minlstm"])
+@pytest.mark.parametrize("model", ["lstm", "gru", "minlstm", "mlstm"])
 def test_resume_is_bit_identical_to_a_straight_run(tmp_path, corpus, model):
     args = [corpus, *SMALL, "--model", model, "--dropout", "0.3", "--eval-every", "10", "--log-every", "5"]
     a, b = tmp_path / "a", tmp_path / "b"

@@ -207,7 +207,7 @@ def test_constructor_errors():
     with pytest.raises(ValueError, match=r"^SLSTM: hidden_size=6 must be divisible by num_heads=4 "):
         nn.SLSTM(3, 6, num_heads=4)
     with pytest.raises(ValueError, match=r"^MLSTM: hidden_size=6 must be divisible by num_heads=4 "):
-        nn.MLSTM(3, 6)
+        nn.MLSTM(3, 6, num_heads=4)
     with pytest.raises(ValueError, match=r"^SLSTM: forget_gate must be one of 'sigmoid', 'exp', got 'tanh'$"):
         nn.SLSTM(3, 6, forget_gate="tanh")
     with pytest.raises(ValueError, match=r"^MLSTM: form must be one of 'parallel', 'recurrent', got 'chunkwise'$"):
@@ -229,6 +229,7 @@ def test_state_errors():
     with pytest.raises(ValueError, match=r"^SLSTM.forward: n0 must have shape \(2, 3, 6\) \(num_layers, batch, "
                                          r"hidden_size\), got \(2, 4, 6\)$"):
         m(x, tuple(bad))
+    assert nn.MLSTM(3, 7).num_heads == 1 and nn.SLSTM(3, 7).num_heads == 1  # one head by default: any size
     mm = nn.MLSTM(D, H, num_heads=2, dtype=np.float64)
     with pytest.raises(ValueError, match=r"^MLSTM.forward: C0 must have shape \(1, 3, 2, 3, 3\) \(num_layers, "
                                          r"batch, num_heads, head_size, head_size\), got \(1, 3, 3, 3\)$"):

@@ -18,7 +18,21 @@ from typing import Any
 
 import numpy as np
 
-from ..nn import GRU, LSTM, RNN, Embedding, LayerNormLSTM, Linear, MinGRU, MinLSTM, Module, no_grad
+from ..nn import (
+    GRU,
+    LSTM,
+    MLSTM,
+    RNN,
+    SLSTM,
+    Embedding,
+    LayerNormLSTM,
+    Linear,
+    MinGRU,
+    MinLSTM,
+    Module,
+    XLSTMBase,
+    no_grad,
+)
 from ..nn import checks as C
 
 
@@ -29,8 +43,9 @@ class CellType:
     ``build(input_size, hidden_size, num_layers, *, dropout, dtype, rng)`` returns a module with PyTorch's
     recurrent call contract (``out, state = m(x, state)``; ``dx, _ = m.backward(dout, input_grad=...)``), e.g. a
     :class:`~bptt.nn.RNNBase` subclass itself. ``states`` names its recurrent state arrays, each
-    ``(num_layers, B, hidden_size)``: one name means the state is a single array, several a tuple in that order
-    (the names are also the keys of the carried state in training checkpoints).
+    ``(num_layers, B, hidden_size)`` (or, for an :class:`~bptt.nn.XLSTMBase` layer, the shapes of its own
+    ``initial_state``): one name means the state is a single array, several a tuple in that order (the names are
+    also the keys of the carried state in training checkpoints).
     """
 
     build: Callable[..., Module]
@@ -47,6 +62,8 @@ CELL_TYPES: dict[str, CellType] = {
     "lnlstm": CellType(LayerNormLSTM, ("h", "c"), "TensorFlow 1's layer-normalised LSTM"),
     "mingru": CellType(MinGRU, ("h",), "minGRU (Feng et al. 2024), parallel scan"),
     "minlstm": CellType(MinLSTM, ("h",), "minLSTM (Feng et al. 2024), parallel scan"),
+    "slstm": CellType(SLSTM, ("h", "c", "n", "m"), "sLSTM (Beck et al. 2024): exponential gating, one head"),
+    "mlstm": CellType(MLSTM, ("C", "n", "m"), "mLSTM (Beck et al. 2024): matrix memory, one head, parallel form"),
 }
 CELLS = tuple(CELL_TYPES)
 
@@ -119,6 +136,8 @@ class LanguageModel(Module):
         }
 
     def initial_state(self, batch_size: int) -> Any:
+        if isinstance(self.rnn, XLSTMBase):  # state parts of their own shapes (the mLSTM's matrix memory)
+            return self.rnn.initial_state(batch_size)
         shape = (self.num_layers, batch_size, self.hidden_size)
         states = tuple(np.zeros(shape, dtype=self.dtype) for _ in self.state_names)
         return states if self.has_cell_state else states[0]

@@ -58,7 +58,7 @@ class MLSTM(XLSTMBase):
         batch_first: bool = False,
         dropout: float = 0.0,
         *,
-        num_heads: int = 4,
+        num_heads: int = 1,
         forget_gate: str = "sigmoid",
         form: str = "parallel",
         dtype: Any = np.float32,
