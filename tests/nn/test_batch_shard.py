@@ -24,6 +24,9 @@ def make(kind: str, seed: int) -> nn.Module:
     if kind == "lnlstm-bi":
         return nn.LayerNormLSTM(D, H, L, bidirectional=True, dropout=0.4, dropout_keep_prob=0.7,
                                 dtype=np.float64, rng=seed)
+    if kind in ("slstm", "mlstm"):
+        cls = nn.SLSTM if kind == "slstm" else nn.MLSTM
+        return cls(D, H, L, dropout=0.4, num_heads=2, dtype=np.float64, rng=seed)
     cls = {"lstm": nn.LSTM, "gru": nn.GRU, "rnn": nn.RNN}[kind]
     return cls(D, H, L, dropout=0.4, dtype=np.float64, rng=seed)
 
@@ -32,11 +35,11 @@ def forward_backward(m: nn.Module, x: np.ndarray, dout: np.ndarray) -> dict[str,
     m.zero_grad()
     out, state = m(x)
     dx, _ = m.backward(dout)
-    h = state[0] if isinstance(state, tuple) else state
+    h = state[0] if isinstance(state, tuple) else state  # the mLSTM's first part: its matrix memory C
     return {"out": out, "h_n": h, "dx": dx, **{n: p.grad.copy() for n, p in m.named_parameters()}}
 
 
-@pytest.mark.parametrize("kind", ["lstm", "gru", "rnn", "lnlstm", "lnlstm-bi"])
+@pytest.mark.parametrize("kind", ["lstm", "gru", "rnn", "lnlstm", "lnlstm-bi", "slstm", "mlstm"])
 def test_shards_draw_the_whole_batch_masks_and_sum_to_the_whole_batch(kind):
     rng = seeded_rng("batch-shard", kind)
     x = rng.standard_normal((T, B, D))
@@ -70,10 +73,11 @@ def test_without_a_shard_the_draws_are_unchanged():
     np.testing.assert_array_equal(make("lstm", 5)(x)[0], full(x)[0])
 
 
-def test_a_batch_that_does_not_fit_the_shard_is_refused():
-    m = make("lstm", 0).shard_batch(nn.BatchShard(1, 3, 5))
-    with pytest.raises(ValueError, match=r"^LSTM.forward: the batch has 5 sequences, but the module computes rows "
-                                         r"1:3 of a batch of 5 \(shard_batch\)$"):
+@pytest.mark.parametrize("kind", ["lstm", "slstm"])
+def test_a_batch_that_does_not_fit_the_shard_is_refused(kind):
+    m = make(kind, 0).shard_batch(nn.BatchShard(1, 3, 5))
+    with pytest.raises(ValueError, match=rf"^{kind.upper()}.forward: the batch has 5 sequences, but the module "
+                                         r"computes rows 1:3 of a batch of 5 \(shard_batch\)$"):
         m(np.zeros((T, B, D)))
     m.eval()  # nothing is drawn in eval mode: any batch (evaluation, sampling)
     assert m(np.zeros((T, 1, D)))[0].shape == (T, 1, H)

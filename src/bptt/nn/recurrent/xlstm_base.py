@@ -12,7 +12,8 @@ state as a tuple::
 
 ``x`` is ``(T, B, D)`` (``(B, T, D)`` with ``batch_first``, or unbatched ``(T, D)``, when every state part
 drops its batch axis too); ``out`` is ``(T, B, H)``. Layers are unidirectional and read whole sequences
-(no ``lengths``). ``backward`` adds into every ``Parameter.grad``.
+(no ``lengths``). ``backward`` adds into every ``Parameter.grad``. Dropout between layers draws its masks for
+the whole batch when the module computes a shard of it (:meth:`~bptt.nn.Module.shard_batch`).
 
 **Per-layer API**: :meth:`XLSTMBase.layer_parameters`, :meth:`XLSTMBase.layer_forward` (one layer over a
 sequence; ``T = 1`` for one step) and :meth:`XLSTMBase.layer_backward`, as for the PyTorch-style layers.
@@ -214,6 +215,10 @@ class XLSTMBase(Module):
         xt, unbatched = check_input(x, self.input_size, self.batch_first, self.dtype, where)
         T, B, _ = xt.shape
         state0 = self.initial_state(B) if state is None else self._check_state(state, B, unbatched, where)
+        shard = self.batch_shard
+        if shard is not None and self.training and shard.stop - shard.start != B:  # eval mode draws nothing
+            raise ValueError(f"{where}: the batch has {B} sequences, but the module computes rows "
+                             f"{shard.start}:{shard.stop} of a batch of {shard.size} (shard_batch)")
         record = hooks.forward_hooks(self) if self.recordable else None  # the active recorder, if any
         reference = record is not None
         final = [np.empty((self.num_layers, B) + s, dtype=self.dtype) for s in self.state_shapes()]
@@ -227,7 +232,9 @@ class XLSTMBase(Module):
                 f[layer] = s
             drop_cache = None
             if self.dropout > 0 and self.training and layer < self.num_layers - 1:
-                y, drop_cache = F.dropout.forward(y, self.dropout, self._dropout_rng, True)
+                uniform = (self._dropout_rng.random(y.shape) if shard is None
+                           else shard.random(self._dropout_rng, y.shape, axis=1))  # whole-batch draws, our rows
+                y, drop_cache = F.dropout.forward(y, self.dropout, self._dropout_rng, True, uniform=uniform)
             caches.append((cache, (inp, layer_state0), drop_cache))
             inp = y
         out = inp.copy()  # the top layer's output may be a view of its cache: never hand that out
