@@ -177,7 +177,7 @@ class LanguageModelTask:
         return {**generators(self.model), "sample": self.sample_rng}
 
     def state(self) -> tuple[dict[str, Any], dict[str, np.ndarray]]:
-        """The carried state of every stream, gathered from every process (``(layers, batch, hidden)``)."""
+        """The carried state of every stream, gathered from every process (``(layers, batch, ...)``)."""
         arrays = {}
         names = self.model.state_names  # ("h",), ("h", "c"), ...
         if self.carried is not None:
@@ -195,10 +195,11 @@ class LanguageModelTask:
         names = self.model.state_names
         if all(n in arrays for n in names):
             B = self.config.batch_size
-            for name in names:
-                if arrays[name].ndim != 3 or arrays[name].shape[1] != B:
-                    raise ValueError(f"the carried state {name} has shape {arrays[name].shape}, not (layers, "
-                                     f"{B}, hidden) for batch-size {B}")
+            zeros = self.model.initial_state(B)  # the shapes the model carries: (layers, B, hidden), or the
+            for name, want in zip(names, zeros if isinstance(zeros, tuple) else (zeros,)):  # xLSTM layers' own
+                if arrays[name].shape != want.shape:
+                    raise ValueError(f"the carried state {name} has shape {arrays[name].shape}, not {want.shape} "
+                                     f"for batch-size {B}")
             parts = tuple(np.ascontiguousarray(arrays[n][:, self.rows]) for n in names)  # this process's streams
             self.carried = parts if len(names) > 1 else parts[0]
 
