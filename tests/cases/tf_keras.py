@@ -85,3 +85,39 @@ def close(a, b, tol=TOL):
     assert a.shape == b.shape, (a.shape, b.shape)
     err = float(np.max(np.abs(a - b)))
     assert err <= tol, f"max abs difference {err:.3e} > {tol:g}"
+
+
+def tf_lstm_cell(x, kernel, bias, forget_bias, h0, c0, w_i=None, w_f=None, w_o=None, projection=None):
+    """TF1 ``LSTMCell(use_peepholes=..., num_proj=...)``, unrolled over x (T, B, D): i and f peek at c_{t-1},
+    o at c_t; the output m = o * tanh(c) is projected by ``projection`` (H, P) when given."""
+    h, c, ys = h0, c0, []
+    peep = w_i is not None
+    for t in range(x.shape[0]):
+        i, j, f, o = np.split(np.concatenate([x[t], h], axis=1) @ kernel + bias, 4, axis=1)
+        if peep:
+            c = sigmoid(f + forget_bias + w_f * c) * c + sigmoid(i + w_i * c) * np.tanh(j)
+            h = sigmoid(o + w_o * c) * np.tanh(c)
+        else:
+            c = sigmoid(f + forget_bias) * c + sigmoid(i) * np.tanh(j)
+            h = sigmoid(o) * np.tanh(c)
+        if projection is not None:
+            h = h @ projection
+        ys.append(h)
+    return np.stack(ys), h, c
+
+
+def numeric_grads(f, arrays: dict, eps: float = 1e-6) -> dict:
+    """Central finite differences of the scalar ``f(**arrays)`` with respect to every array (float64)."""
+    out = {}
+    for name, a in arrays.items():
+        g = np.zeros_like(a)
+        for idx in np.ndindex(a.shape):
+            old = a[idx]
+            a[idx] = old + eps
+            up = f(**arrays)
+            a[idx] = old - eps
+            down = f(**arrays)
+            a[idx] = old
+            g[idx] = (up - down) / (2 * eps)
+        out[name] = g
+    return out

@@ -339,7 +339,8 @@ def test_missing_keys():
     one_bias = {k: v for k, v in sd.items() if k != "bias_hh_l0"}
     with pytest.raises(ValueError, match="has 'bias_ih_l0' but no 'bias_hh_l0'"):
         I.torch_lstm_to_keras(one_bias)
-    with pytest.raises(ValueError, match=r"layers\[0\] must have keys \['kernel', 'bias'\]: missing \['bias"):
+    with pytest.raises(ValueError, match=r"layers\[0\] must have keys \['kernel', 'bias'\] \(optional: \['w_f_diag', "
+                                          r"'w_i_diag', 'w_o_diag', 'projection'\]\): missing \['bias"):
         I.layers_to_torch([{"kernel": np.zeros((D + H, 4 * H))}], "tf_lstm", tf_forget_bias=1.0)
     with pytest.raises(ValueError, match=r"unexpected \['recurrent_kernal'\]"):
         I.layers_to_torch([{"kernel": np.zeros((D, 4 * H)), "recurrent_kernal": 0}], "keras_lstm")

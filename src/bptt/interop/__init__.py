@@ -47,10 +47,11 @@ layer, then backward layer). :func:`ln_lstm_to_torch_lstm` / :func:`torch_lstm_t
 from .keras import keras_gru_to_torch, keras_lstm_to_torch, torch_gru_to_keras, torch_lstm_to_keras
 from .layers import LAYOUTS, layers_to_torch, torch_to_layers
 from .ln_lstm import ln_lstm_to_torch_lstm, torch_lstm_to_ln_lstm
-from .tensorflow import tf_lstm_to_torch, torch_lstm_to_tf
+from .tensorflow import TF_CELL_WEIGHTS, tf_lstm_to_torch, torch_lstm_to_tf
 
 __all__ = [
     "LAYOUTS",
+    "TF_CELL_WEIGHTS",
     "keras_gru_to_torch",
     "keras_lstm_to_torch",
     "layers_to_torch",

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterator, Mapping
-from typing import Any
+from typing import Any, NamedTuple
 
 import numpy as np
 
@@ -19,7 +19,7 @@ F_TORCH = 1  # forget block index in PyTorch's (and Keras') LSTM order
 F_TF = 2  # forget block index in TensorFlow's i, j, f, o order
 
 # Keys of whole stacks: PyTorch's (``weight_ih_l0_reverse``, ...) and LayerNormLSTM's (``kernel_l0``, ...).
-TORCH_KEY = re.compile(r"^(weight_ih|weight_hh|bias_ih|bias_hh|weight_hr)_l(\d+)(_reverse)?$")
+TORCH_KEY = re.compile(r"^(weight_ih|weight_hh|bias_ih|bias_hh|weight_hr|weight_peep)_l(\d+)(_reverse)?$")
 LN_SCOPE = r"(?:input|transform|forget|output|state)_(?:gamma|beta)"
 LN_KEY = re.compile(rf"^(kernel|bias|{LN_SCOPE})_l(\d+)(_reverse)?$")
 
@@ -134,39 +134,71 @@ def gate_hint(rows: int, H: int, gates: int) -> str:
     return ""
 
 
-def read_torch(
-    state_dict: Any, prefix: str, sfx: str, gates: int, where: str
-) -> tuple[np.ndarray, np.ndarray, np.ndarray | None, np.ndarray | None]:
-    """Validated ``weight_ih, weight_hh, bias_ih, bias_hh`` (biases ``None`` for ``bias=False``)."""
+class TorchLayer(NamedTuple):
+    """One layer-direction of a PyTorch-layout state dict, validated, in one float dtype."""
+
+    W_ih: np.ndarray  # (G, D)
+    W_hh: np.ndarray  # (G, P)
+    b_ih: np.ndarray | None  # (G,), None for bias=False
+    b_hh: np.ndarray | None
+    W_hr: np.ndarray | None  # (P, H) projection (proj_size), or None
+    W_peep: np.ndarray | None  # (3H,) peepholes [p_i, p_f, p_o] (bptt.nn.LSTM(peepholes=True)), or None
+
+
+#: Why a target has no projection or peepholes (``read_torch``'s ``target``), naming what has them.
+NO_EXTRAS = {
+    "keras": ("Keras' LSTM has no projection (TF1's LSTMCell(num_proj=...) has one: use torch_lstm_to_tf)",
+              "Keras' LSTM has no peepholes (TF1's LSTMCell(use_peepholes=True) has them: use torch_lstm_to_tf)"),
+    "ln_lstm": ("a LayerNormLSTM has no projection", "a LayerNormLSTM has no peepholes"),
+}
+
+
+def read_torch(state_dict: Any, prefix: str, sfx: str, gates: int, where: str, target: str = "keras") -> TorchLayer:
+    """Validated ``weight_ih, weight_hh, bias_ih, bias_hh`` (biases ``None`` for ``bias=False``) and, for
+    ``target="tf"`` (TF1's ``LSTMCell``), the projection ``weight_hr`` and peepholes ``weight_peep``, which
+    the other targets refuse."""
     sd = mapping(state_dict, where)
     prefix = prefix_arg(prefix, where)
     n_ih, n_hh = prefix + "weight_ih" + sfx, prefix + "weight_hh" + sfx
-    if prefix + "weight_hr" + sfx in sd:
-        raise ValueError(
-            f"{where}: state_dict has {prefix + 'weight_hr' + sfx!r}: LSTMs with proj_size have no "
-            "Keras/TensorFlow-cell equivalent in this converter (TF's LSTMCell(num_proj=...) is not "
-            "supported)"
-        )
+    n_hr, n_peep = prefix + "weight_hr" + sfx, prefix + "weight_peep" + sfx
+    for key, what, k in ((n_hr, "LSTMs with proj_size have no equivalent here", 0),
+                         (n_peep, "LSTMs with peepholes have no equivalent here", 1)):
+        if key in sd and target != "tf":
+            raise ValueError(f"{where}: state_dict has {key!r}: {what}: {NO_EXTRAS[target][k]}")
     W_hh = get(sd, prefix, "weight_hh" + sfx, where)
     W_ih = get(sd, prefix, "weight_ih" + sfx, where)
+    W_hr = get(sd, prefix, "weight_hr" + sfx, where) if n_hr in sd else None
     G = f"{gates}H"
-    expect_ndim(W_hh, 2, repr(n_hh), f"({G}, H)", where)
-    H = W_hh.shape[1]
-    if H == 0 or W_hh.shape[0] != gates * H:
-        raise ValueError(
-            f"{where}: state_dict[{n_hh!r}] must have shape ({G}, H) = {C.shape_str((gates * H, H))} "
-            f"(H={H} from its columns), got {C.shape_str(W_hh.shape)}{gate_hint(W_hh.shape[0], H, gates)}"
-        )
+    expect_ndim(W_hh, 2, repr(n_hh), f"({G}, H)" if W_hr is None else f"({G}, proj_size)", where)
+    if W_hr is None:
+        H = P = W_hh.shape[1]
+        if H == 0 or W_hh.shape[0] != gates * H:
+            raise ValueError(
+                f"{where}: state_dict[{n_hh!r}] must have shape ({G}, H) = {C.shape_str((gates * H, H))} "
+                f"(H={H} from its columns), got {C.shape_str(W_hh.shape)}{gate_hint(W_hh.shape[0], H, gates)}"
+            )
+    else:
+        expect_ndim(W_hr, 2, repr(n_hr), "(proj_size, H)", where)
+        P, H = W_hr.shape
+        if not 0 < P < H:
+            raise ValueError(f"{where}: state_dict[{n_hr!r}] must have shape (proj_size, H) with 0 < proj_size < H, "
+                             f"got {C.shape_str(W_hr.shape)}")
+        expect_shape(W_hh, (gates * H, P), f"state_dict[{n_hh!r}]", where,
+                     f"{G}, proj_size with H={H}, proj_size={P} from {n_hr!r}")
     expect_ndim(W_ih, 2, repr(n_ih), f"({G}, input_size)", where)
     if W_ih.shape[0] != gates * H or W_ih.shape[1] == 0:
         raise ValueError(
             f"{where}: state_dict[{n_ih!r}] must have shape ({G}, input_size) = ({gates * H}, input_size) "
-            f"(H={H} from {n_hh!r}), got {C.shape_str(W_ih.shape)}"
+            f"(H={H} from {n_hh if W_hr is None else n_hr!r}), got {C.shape_str(W_ih.shape)}"
         )
+    W_peep = None
+    if n_peep in sd:
+        W_peep = get(sd, prefix, "weight_peep" + sfx, where)
+        expect_shape(W_peep, (3 * H,), f"state_dict[{n_peep!r}]", where, f"3H: p_i, p_f, p_o with H={H}")
     n_bih, n_bhh = prefix + "bias_ih" + sfx, prefix + "bias_hh" + sfx
     has = (n_bih in sd, n_bhh in sd)
     if has == (False, False):
-        return common_dtype(W_ih, W_hh, None, None)
+        return TorchLayer(*common_dtype(W_ih, W_hh, None, None, W_hr, W_peep))
     if has != (True, True):
         missing, present = (n_bhh, n_bih) if has[0] else (n_bih, n_bhh)
         raise ValueError(
@@ -177,7 +209,7 @@ def read_torch(
     b_hh = get(sd, prefix, "bias_hh" + sfx, where)
     for key, b in ((n_bih, b_ih), (n_bhh, b_hh)):
         expect_shape(b, (gates * H,), f"state_dict[{key!r}]", where, f"{G} with H={H} from {n_hh!r}")
-    return common_dtype(W_ih, W_hh, b_ih, b_hh)
+    return TorchLayer(*common_dtype(W_ih, W_hh, b_ih, b_hh, W_hr, W_peep))
 
 
 def torch_out(
@@ -204,8 +236,9 @@ def shift_forget(
 
 
 def read_tf(kernel: Any, bias: Any, where: str, kname: str = "kernel", bname: str = "bias",
-             bias_optional: bool = False) -> tuple[np.ndarray, np.ndarray | None, int]:
-    """Validated TF-layout ``kernel (D + H, 4H)`` and ``bias (4H,)``; returns them and ``H``."""
+             bias_optional: bool = False, P: int | None = None) -> tuple[np.ndarray, np.ndarray | None, int]:
+    """Validated TF-layout ``kernel (D + H, 4H)`` and ``bias (4H,)``; returns them and ``H``. With a
+    projection of size ``P`` (TF1's ``LSTMCell(num_proj=P)``) the kernel is ``(D + P, 4H)``."""
     K = float_array(kernel, kname, where)
     expect_ndim(K, 2, kname, "(input_size + H, 4H)", where)
     if K.shape[1] == 0 or K.shape[1] % 4:
@@ -214,7 +247,12 @@ def read_tf(kernel: Any, bias: Any, where: str, kname: str = "kernel", bname: st
             f"{C.shape_str(K.shape)}: {K.shape[1]} columns is not a positive multiple of 4"
         )
     H = K.shape[1] // 4
-    if K.shape[0] <= H:
+    if P is not None and K.shape[0] <= P:
+        raise ValueError(
+            f"{where}: {kname} must have shape (input_size + num_proj, 4H) with input_size >= 1 (num_proj={P} "
+            f"from the projection, so more than {P} rows), got {C.shape_str(K.shape)}"
+        )
+    if P is None and K.shape[0] <= H:
         raise ValueError(
             f"{where}: {kname} must have shape (input_size + H, 4H) with input_size >= 1 (H={H} from its "
             f"{4 * H} columns, so more than {H} rows), got {C.shape_str(K.shape)}"
@@ -227,9 +265,9 @@ def read_tf(kernel: Any, bias: Any, where: str, kname: str = "kernel", bname: st
     return K, b, H
 
 
-def tf_to_torch_arrays(K: np.ndarray, b: np.ndarray | None, H: int, shift: float
+def tf_to_torch_arrays(K: np.ndarray, b: np.ndarray | None, H: int, shift: float, P: int | None = None
                         ) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:
-    D = K.shape[0] - H
+    D = K.shape[0] - (H if P is None else P)
     KT = blocks(K, LSTM_TORCH_TF, axis=1).T
     W_ih, W_hh = np.ascontiguousarray(KT[:, :D]), np.ascontiguousarray(KT[:, D:])
     b_ih = None if b is None else blocks(b, LSTM_TORCH_TF, axis=0)

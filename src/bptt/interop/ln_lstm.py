@@ -80,7 +80,7 @@ def torch_lstm_to_ln_lstm(
     out: dict[str, np.ndarray] = {}
     shapes = []
     for sfx in _c.stack_suffixes(L, nd):
-        W_ih, W_hh, b_ih, b_hh = _c.read_torch(sd, prefix, sfx, 4, where)
+        W_ih, W_hh, b_ih, b_hh, _, _ = _c.read_torch(sd, prefix, sfx, 4, where, target="ln_lstm")
         out[prefix + "kernel" + sfx], bias = _c.torch_to_tf_arrays(W_ih, W_hh, b_ih, b_hh, shift)
         if bias is not None:
             out[prefix + "bias" + sfx] = bias
