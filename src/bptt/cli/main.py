@@ -5,6 +5,7 @@
 ``bptt translate ...``              :mod:`bptt.cli.translate`
 ``bptt explain``                    :mod:`bptt.cli.explain`
 ``bptt gradcheck``                  :mod:`bptt.cli.gradcheck`
+``bptt export``                     :mod:`bptt.cli.export`
 ``bptt belling-the-cat``            :mod:`bptt.cli.examples`
 =================================  ==========================
 
@@ -17,7 +18,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from .. import __version__
-from . import examples, explain, gradcheck, lm, translate
+from . import examples, explain, export, gradcheck, lm, translate
 from .errors import ArgumentParser, run_command
 
 __all__ = ["build_parser", "main"]
@@ -32,6 +33,7 @@ def build_parser() -> ArgumentParser:
     explain.add_commands(sub)
     translate.add_commands(sub)
     gradcheck.add_commands(sub)
+    export.add_commands(sub)
     examples.add_commands(sub)
     return parser
 

@@ -15,6 +15,7 @@ from ..data import Vocabulary
 from ..data.parallel import ParallelVocab
 from . import checkpoint as ckpt
 from .lm import LanguageModel
+from .safetensors_io import load_safetensors
 from .seq2seq import Seq2Seq
 
 __all__ = ["LANGUAGE_MODEL", "TRANSLATOR", "load_language_model", "load_translator"]
@@ -25,7 +26,10 @@ TRANSLATOR = "seq2seq"  # the checkpoint ``kind`` of a translator
 
 def load_language_model(path: str | Path) -> tuple[LanguageModel, Vocabulary, dict[str, Any]]:
     """Load a trained language model, its vocabulary and the checkpoint's ``meta`` from a checkpoint
-    directory or file (eval mode). Raises :class:`~bptt.models.checkpoint.CheckpointError`."""
+    directory or file (eval mode), or from a ``.safetensors`` file written by ``bptt export``
+    (:func:`~bptt.models.safetensors_io.load_safetensors`). Raises :class:`~bptt.models.checkpoint.CheckpointError`."""
+    if Path(path).suffix == ".safetensors":
+        return load_safetensors(path)
     meta, params, _ = ckpt.load(path, kind=LANGUAGE_MODEL)
     try:
         vocab = Vocabulary.from_dict(meta["vocab"])
