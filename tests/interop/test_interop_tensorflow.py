@@ -178,3 +178,12 @@ def test_padded_steps_keras_masking_repeats_bptt_writes_zeros():
         assert_close(y[b, :n], y_k[b, :n], RTOL, name=f"valid steps of sequence {b}")
         assert not y[b, n:].any()
         assert np.array_equal(y_k[b, n:], np.repeat(y_k[b, n - 1 : n], T - n, axis=0))
+
+
+def test_the_documented_keras_bidirectional_example(tmp_path, capsys):
+    """docs/interop.md's TensorFlow example, run as written."""
+    from cases.docs import examples, run_example
+
+    (code,) = examples("interop.md", "tensorflow")
+    run_example(code, tmp_path)
+    assert "config has recurrent_activation='hard_sigmoid'" in capsys.readouterr().out

@@ -1,7 +1,14 @@
-r"""Weight converters between PyTorch-layout recurrent state dicts and TensorFlow / Keras layouts.
+r"""Weight converters between PyTorch-layout recurrent state dicts and TensorFlow / Keras layouts, and export.
 
 Pure NumPy (no TensorFlow import). Every function returns fresh NumPy arrays in the input's float dtype;
-inputs may be NumPy arrays, nested lists or torch tensors.
+inputs may be NumPy arrays, nested lists or torch tensors. Every converter takes ``kind="grad"`` to convert
+gradients rather than weights (:mod:`bptt.interop._options`: the two PyTorch biases each receive the gradient of
+their sum, and a forget-bias shift changes no gradient), and the Keras ones the layer's ``config``
+(``layer.get_config()``), checked so that a layer with another activation is refused. TF1's ``LSTMCell``
+projection (``num_proj``) and peepholes convert to ``proj_size`` and ``bptt.nn.LSTM(peepholes=True)``.
+
+Export: :mod:`bptt.interop.onnx_export` (ONNX graphs of language models and recurrent stacks; needs ``onnx``);
+``.safetensors`` files are :mod:`bptt.models.safetensors_io` (bptt reads them back).
 
 Layouts (``H`` hidden size, ``D`` the layer's input size; gate *blocks* of ``H`` rows or columns):
 
