@@ -31,7 +31,7 @@ ALL = commands(cli.build_parser())
 def test_the_commands():
     assert ALL == [("train",), ("sample",), ("evaluate",), ("plot",), ("explain",), ("translate",),
                    ("translate", "dates"), ("translate", "train"), ("translate", "eval"), ("translate", "run"),
-                   ("translate", "attention"), ("gradcheck",), ("belling-the-cat",)]
+                   ("translate", "attention"), ("gradcheck",), ("export",), ("belling-the-cat",)]
 
 
 @pytest.mark.parametrize("command", ALL, ids=" ".join)

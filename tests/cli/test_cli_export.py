@@ -37,6 +37,17 @@ def run(*args: object) -> subprocess.CompletedProcess:
     return subprocess.run([sys.executable, "-m", "bptt", *map(str, args)], capture_output=True, text=True, timeout=120)
 
 
+def error_in_process(capsys, *args: object) -> str:
+    """Run ``bptt`` in process; assert exit code 2 and one line on stderr; return that line."""
+    try:
+        rc = cli.main([str(a) for a in args])
+    except SystemExit as exc:  # argparse's usage errors
+        rc = exc.code
+    err = capsys.readouterr().err
+    assert rc == 2 and len(err.strip().splitlines()) == 1, (rc, err)
+    return err.strip()
+
+
 def assert_one_line_error(proc: subprocess.CompletedProcess, pattern: str) -> None:
     assert proc.returncode == 2, proc
     lines = proc.stderr.strip().splitlines()
@@ -86,10 +97,10 @@ def test_export_safetensors_and_sample_from_it(runs, tmp_path):
     assert proc.stdout == run("sample", runs["gru-word"], "--length", "5", "--prime", "the", "--seed", "3").stdout
 
 
-def test_layer_norm_lstm_exports_as_safetensors_only(runs, tmp_path):
-    proc = run("export", runs["lnlstm"], "--format", "onnx", "--out", tmp_path / "m.onnx")
-    assert_one_line_error(proc, "layer-norm LSTM (LayerNormLSTM) has no ONNX operator")
-    assert "--format safetensors" in proc.stderr and not (tmp_path / "m.onnx").exists()
+def test_layer_norm_lstm_exports_as_safetensors_only(runs, tmp_path, capsys):
+    line = error_in_process(capsys, "export", runs["lnlstm"], "--format", "onnx", "--out", tmp_path / "m.onnx")
+    assert "layer-norm LSTM (LayerNormLSTM) has no ONNX operator" in line
+    assert "--format safetensors" in line and not (tmp_path / "m.onnx").exists()
     rc, _ = main_quiet("export", runs["lnlstm"], "--out", tmp_path / "m.safetensors")
     assert rc == 0 and load_language_model(tmp_path / "m.safetensors")[0].cell == "lnlstm"
 
@@ -104,21 +115,21 @@ def test_existing_out_is_kept_unless_force(runs, tmp_path):
     assert rc == 0 and onnx.load(str(out)).graph.output[0].name == "logits"
 
 
-def test_refusals(runs, tmp_path):
-    assert_one_line_error(run("export", tmp_path / "nowhere", "--out", tmp_path / "m.onnx"),
-                          "checkpoint not found")
-    assert_one_line_error(run("export", tmp_path, "--out", tmp_path / "m.onnx"), "no checkpoint in directory")
-    assert_one_line_error(run("export", runs["lstm-char"], "--out", tmp_path / "m.bin"),
-                          "--format is needed: --out")
-    assert_one_line_error(run("export", runs["lstm-char"], "--out", tmp_path, "--format", "onnx"),
-                          "is a directory, expected a file path")
-    proc = run("export", runs["lstm-char"], "--format", "tflite", "--out", tmp_path / "m")
-    assert proc.returncode == 2 and "invalid choice: 'tflite'" in proc.stderr
-    assert_one_line_error(run("export", runs["lstm-char"]), "the following arguments are required: --out")
+def test_refusals(runs, tmp_path, capsys):
+    assert "checkpoint not found" in error_in_process(capsys, "export", tmp_path / "nowhere", "--out",
+                                                       tmp_path / "m.onnx")
+    assert "no checkpoint in directory" in error_in_process(capsys, "export", tmp_path, "--out", tmp_path / "m.onnx")
+    assert "--format is needed: --out" in error_in_process(capsys, "export", runs["lstm-char"], "--out",
+                                                           tmp_path / "m.bin")
+    assert "is a directory, expected a file path" in error_in_process(capsys, "export", runs["lstm-char"], "--out",
+                                                                      tmp_path, "--format", "onnx")
+    assert "invalid choice: 'tflite'" in error_in_process(capsys, "export", runs["lstm-char"], "--format", "tflite",
+                                                          "--out", tmp_path / "m")
+    assert "the following arguments are required: --out" in error_in_process(capsys, "export", runs["lstm-char"])
     assert sorted(p.name for p in tmp_path.iterdir()) == []
 
 
-def test_translator_runs_are_refused(tmp_path):
+def test_translator_runs_are_refused(tmp_path, capsys):
     d = tmp_path / "dates"
     rc, _ = main_quiet("translate", "dates", d, "--train-size", "60", "--val-size", "10", "--test-size", "10")
     assert rc == 0
@@ -126,5 +137,5 @@ def test_translator_runs_are_refused(tmp_path):
                           "--level", "char", "--hidden-size", "6", "--embedding-size", "4", "--batch-size", "8",
                           "--steps", "2", "--eval-every", "2", "--eval-max", "4", "--out", tmp_path / "tr")
     assert rc == 0, text
-    proc = run("export", tmp_path / "tr", "--out", tmp_path / "t.onnx")
-    assert_one_line_error(proc, "holds a translator (bptt translate train): bptt export exports language models only")
+    line = error_in_process(capsys, "export", tmp_path / "tr", "--out", tmp_path / "t.onnx")
+    assert "holds a translator (bptt translate train): bptt export exports language models only" in line
