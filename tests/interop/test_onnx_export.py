@@ -129,6 +129,11 @@ def test_refusals(tmp_path):
     ln = LanguageModel(len(VOCAB), 8, 1, cell="lnlstm", rng=0)
     with pytest.raises(ValueError, match=r"layer-norm LSTM .* has no ONNX operator .* --format safetensors"):
         X.language_model_to_onnx(ln, VOCAB)
+    for cell in ("mingru", "minlstm"):
+        with pytest.raises(ValueError, match=r"a Min(GRU|LSTM) has no ONNX operator .* --format safetensors"):
+            X.language_model_to_onnx(LanguageModel(len(VOCAB), 8, 1, cell=cell, rng=0), VOCAB)
+    with pytest.raises(ValueError, match=r"a GRUCell has no ONNX operator"):
+        X.recurrent_to_onnx(nn.GRUCell(3, 4))
     with pytest.raises(TypeError, match="model must be a bptt.models.LanguageModel, got LSTM"):
         X.language_model_to_onnx(nn.LSTM(3, 4))
     with pytest.raises(ValueError, match=r"the vocabulary has 3 tokens, the model \d+"):

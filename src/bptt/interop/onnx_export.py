@@ -22,8 +22,9 @@ an ``Add``; everything is float32 (bptt's float32 logits agree to about 1e-6 rel
   PyTorch's GRU;
 - RNN: ``W`` ``[nd, H, D]``, ``R`` ``[nd, H, H]``, ``B`` ``[nd, 2H]``, activation ``Tanh`` or ``Relu``.
 
-Not exportable (refused with the reason): an LSTM projection (``proj_size``: ONNX's LSTM has none) and
-``LayerNormLSTM`` (no ONNX operator; export its weights as safetensors instead).
+Not exportable (refused with the reason): an LSTM projection (``proj_size``: ONNX's LSTM has none), and the
+cells without an ONNX operator, ``LayerNormLSTM``, ``MinGRU`` and ``MinLSTM`` (export their weights as
+safetensors instead).
 
 Needs the ``onnx`` package (``pip install "bptt[onnx]"``), imported only when a graph is built.
 """
@@ -105,7 +106,9 @@ def _check_stack(rnn: Any, where: str) -> None:
     if isinstance(rnn, LayerNormLSTM):
         raise ValueError(f"{where}: {LN_LSTM_REFUSED}")
     if not isinstance(rnn, (LSTM, GRU, RNN)):
-        raise TypeError(f"{where}: expected a bptt.nn.LSTM, GRU or RNN, got {type(rnn).__name__}")
+        raise ValueError(f"{where}: a {type(rnn).__name__} has no ONNX operator (ONNX has LSTM, GRU and RNN) and "
+                         "bptt does not export it as a graph of primitive ops; export its weights with --format "
+                         "safetensors (bptt.models.load_safetensors reads them back)")
     if rnn.proj_size:
         raise ValueError(f"{where}: an LSTM with proj_size={rnn.proj_size} has no ONNX equivalent (ONNX's LSTM "
                          "operator has no projection)")
