@@ -8,6 +8,7 @@ switch must show the values of the chosen step.
 
 from __future__ import annotations
 
+import ast
 import contextlib
 import importlib.util
 import io
@@ -105,7 +106,7 @@ def test_page_values_are_the_traced_values(tmp_path):
         np.testing.assert_allclose(data["values"][key], arr[:, 0, : E.CAP], rtol=1e-5, atol=1e-12)
     # the numbers drawn for the chosen step are that step's
     shown = re.findall(r'<text class="v"[^>]*data-q="bw:dc" data-i="(\d)">([^<]+)</text>', html)
-    assert shown and all(txt == E._num(lt.backward["dc"][1, 0, int(i)]) for i, txt in shown)
+    assert shown and all(txt == E.number(lt.backward["dc"][1, 0, int(i)]) for i, txt in shown)
     assert 'data-step="1">t = 1 · mice' in html.replace('class="stepbtn cur" ', 'class="stepbtn" ')
     dW = data["values"]["bw:dW"]
     ref = np.concatenate([lt.backward["dW_ih"], lt.backward["dW_hh"]], axis=2)[:, : E.CAP_M, : E.CAP_M]
@@ -130,10 +131,12 @@ def test_layer_direction_step_options(tmp_path, args, where):
 @pytest.mark.parametrize("args,message", [
     (["--step", "3"], "--step 3 is out of range: the sequence has T=3 time steps (valid: 0..2)"),
     (["--step", "-4"], "--step -4 is out of range: the sequence has T=3 time steps (valid: 0..2)"),
-    (["--layer", "1"], "--layer 1 does not exist: lstm has 1 layer (valid: 0)"),
-    (["--variant", "multi", "--layer", "2"], "--layer 2 does not exist: lstm has 2 layers (valid: 0..1)"),
-    (["--layer", "-1"], "--layer -1 does not exist: lstm has 1 layer (valid: 0)"),
-    (["--direction", "reverse"], "--direction reverse does not exist: lstm is not bidirectional (valid: forward)"),
+    (["--layer", "1"], "--layer 1 does not exist: the LSTM (module lstm) has 1 layer (valid: 0)"),
+    (["--variant", "multi", "--layer", "2"],
+     "--layer 2 does not exist: the LSTM (module lstm) has 2 layers (valid: 0..1)"),
+    (["--layer", "-1"], "--layer -1 does not exist: the LSTM (module lstm) has 1 layer (valid: 0)"),
+    (["--direction", "reverse"],
+     "--direction reverse does not exist: the LSTM (module lstm) is not bidirectional (valid: forward)"),
     (["--batch-index", "1"], "--batch-index 1 is out of range: the batch has B=1 sequence (valid: 0)"),
     (["--checkpoint", "{tmp}/nothing"], "{tmp}/nothing"),
     (["--out", "{tmp}"], "is a directory"),
@@ -175,7 +178,7 @@ def test_trained_checkpoint(tmp_path, checkpoint):
     lt = tr["rnn"][1]
     np.testing.assert_allclose(data["values"]["bw:dc"], lt.backward["dc"][:, 0, : E.CAP], rtol=1e-5, atol=1e-12)
     rc, _, err = explain_cli("--checkpoint", checkpoint, "--out", out, "--layer", "2")
-    assert rc == 2 and "--layer 2 does not exist: rnn has 2 layers (valid: 0..1)" in err
+    assert rc == 2 and "--layer 2 does not exist: the LSTM (module rnn) has 2 layers (valid: 0..1)" in err
     rc, _, err = explain_cli("--checkpoint", checkpoint, "--out", out, "--text", "the cat", "--length", "3")
     assert rc == 0 and page_data(out.read_text(encoding="utf-8"))["T"] == 3
     rc, _, err = explain_cli("--checkpoint", checkpoint, "--out", out, "--text", "zebra")
@@ -202,14 +205,69 @@ def test_render_any_kind_from_a_trace(kind):
         E.render(E.Run(tr), batch_index=2)
 
 
-def test_source_lines_point_at_the_backward_pass():
-    for kind, (mod, table) in E.SOURCE.items():
-        for q in table:
-            lines = E.source_lines(kind, q)
-            assert lines, f"{kind}.{q}: source lines not found"
-            src = Path(mod.__file__).read_text(encoding="utf-8").splitlines()
-            for n, text in lines:
-                assert src[n - 1] == text
+def test_every_panel_quotes_the_reference_lines_that_assign_its_quantity():
+    """For every panel of every cell kind, the quoted lines are the reference's own (same text as the file at
+    that line number), each quoted statement assigns one of the names the panel quotes (parsed with ast), and
+    the panel's quantity is among them."""
+    assert set(E.VIEWS) == {"lstm", "lnlstm", "gru", "rnn"}
+    for kind, view in E.VIEWS.items():
+        ref = view.reference
+        assert ref.__name__ == f"bptt.functional.reference.{'ln_lstm' if kind == 'lnlstm' else kind}"
+        assert view.panels[0].seed == "dHt"
+        file_lines = Path(ref.__file__).read_text(encoding="utf-8").splitlines()
+        for spec in view.panels:
+            assert spec.q in spec.quote, f"{kind} {spec.seed}: does not quote the line assigning {spec.q}"
+            assert spec.q in ref.StepGrads._fields, f"{kind} {spec.seed}: {spec.q} is not a traced quantity"
+            lines = E.quote(ref, view.function, spec.quote)
+            for line in lines:  # the quoted text is the file's line (the comment split off)
+                text = file_lines[line.lineno - 1]
+                assert text.strip().startswith(line.code) and line.comment in text
+            assigned: set[str] = set()
+            for stmt in _statements(file_lines, [line.lineno for line in lines]):
+                node = ast.parse(stmt).body[0]
+                if isinstance(node, ast.If):  # the condition of a quoted branch
+                    continue
+                assert isinstance(node, (ast.Assign, ast.AugAssign)), stmt
+                targets = node.targets if isinstance(node, ast.Assign) else [node.target]
+                names = {n.id for t in targets for n in ast.walk(t) if isinstance(n, ast.Name)}
+                assert names & set(spec.quote), f"{kind} {spec.seed}: {stmt!r} assigns none of {spec.quote}"
+                assigned |= names
+            assert spec.q in assigned, f"{kind} {spec.seed}: no quoted line assigns {spec.q}"
+
+
+def _statements(file_lines: list[str], numbers: list[int]) -> list[str]:
+    """The quoted lines grouped into whole statements (a line that does not parse alone continues); an
+    ``if ...:`` line becomes ``if ...: pass``, ``else:`` lines are dropped."""
+    out, cur = [], []
+    for n in numbers:
+        text = file_lines[n - 1].split("  #")[0].strip()
+        if text == "else:":
+            continue
+        cur.append(text + (" pass" if text.startswith("if ") else ""))
+        try:
+            ast.parse(" ".join(cur))
+        except SyntaxError:
+            continue
+        out.append(" ".join(cur))
+        cur = []
+    assert not cur, f"an unfinished statement: {cur}"
+    return out
+
+
+def test_the_page_quotes_only_the_textbook():
+    """No fused-kernel fragments (out= buffers, pre-scaled factors) on any page; the two tiers are named once."""
+    for kind, make in (("gru", nn.GRU), ("rnn", nn.RNN), ("lnlstm", nn.LayerNormLSTM), ("lstm", nn.LSTM)):
+        mod = make(3, 4, dtype=np.float64, rng=0)
+        with bptt.trace() as tr:
+            out, _ = mod(np.ones((3, 1, 3)))
+            mod.backward(np.ones_like(out))
+        html = E.render(E.Run(tr))
+        srcs = re.findall(r'<aside class="src">(.*?)</aside>', html, re.S)
+        assert len(srcs) == len(E.VIEWS[kind].panels)
+        for src in srcs:
+            assert "bptt/functional/reference/" in src and "step_backward" in src
+            assert "out=" not in src and "Pf" not in src and "ws" not in src
+        assert " ".join(html.split()).count("proven equal to it (to 1e-12 in float64)") == 1
 
 
 # ---------------------------------------------------------------------------------------------- gradient flow
