@@ -193,7 +193,7 @@ def checkpoint_run(path: str | Path, text: str | None = None, length: int = 8, s
     onehot = np.zeros((T, B, V))
     onehot[np.arange(T), 0, y[:, 0]] = 1.0
     itos = list(vocab.itos)
-    labels = [repr(s)[1:-1] if vocab.level == "char" else s for s in itos]
+    labels = [_char_label(s) if vocab.level == "char" else s for s in itos]
     head = {"weight": model.head.weight.data, "bias": model.head.bias.data, "logits": logits, "probs": probs,
             "target": onehot, "dlogits": dlogits, "labels": labels, "loss_steps": list(range(T)), "name": "head"}
     toks = [labels[i] for i in ids[:-1]]
@@ -206,6 +206,11 @@ def checkpoint_run(path: str | Path, text: str | None = None, length: int = 8, s
             f"cross-entropy {loss:.6f} nats/token.")
     input_labels = labels if model.embedding is None else None
     return Run(tr, "rnn", f"{cell} language model: forward and backward", desc, toks, input_labels, head, loss)
+
+
+def _char_label(s: str) -> str:
+    """A character as a row label: visible even when it is blank (a space is ␣, a newline \\n)."""
+    return "␣" if s == " " else repr(s)[1:-1]
 
 
 def _softmax(z: np.ndarray) -> np.ndarray:

@@ -72,18 +72,21 @@ def plot_gate_norms(result: dict[str, Any], path: str | Path | None = None) -> b
     """PNG of each gate's gradient norm over training steps (one panel per cell kind) with the loss."""
     plt = require_matplotlib()
     kinds = list(result["gates"])
-    fig, axes = plt.subplots(1, len(kinds), figsize=(5.0 * len(kinds), 4.0), squeeze=False)
+    fig, axes = plt.subplots(1, len(kinds), figsize=(5.0 * len(kinds), 4.6), squeeze=False)
     for ax, kind in zip(axes[0], kinds):
         for gname, v in result["gates"][kind].items():
             ax.semilogy(result["steps"], np.maximum(v, 1e-300), lw=1.6, label=f"‖{gname}‖ ({gname[3:]} gate)")
         ax2 = ax.twinx()
-        ax2.plot(result["steps"], result["loss"][kind], color="#444", lw=1, ls=":", label="loss")
+        ax2.plot(result["steps"], result["loss"][kind], color="#444", lw=1, ls=":", label="loss (right axis)")
         ax2.set_ylabel("loss", color="#444")
         ax.set_xlabel("training step")
         ax.set_ylabel("gate gradient norm (Σ over t, batch)")
         ax.set_title(f"{_label(kind)}: per-gate gradient norms over training")
         ax.grid(alpha=0.3, which="both")
-        ax.legend(fontsize=8, loc="upper left")
+        # one legend for both axes, under the plot: it covers no curve and names the dotted loss line
+        lines = ax.get_lines() + ax2.get_lines()
+        ax.legend(lines, [line.get_label() for line in lines], fontsize=8, loc="upper center",
+                  bbox_to_anchor=(0.5, -0.16), ncol=3, frameon=False)
     return _save(fig, plt, path)
 
 

@@ -61,7 +61,7 @@ def render(run: Run, *, step: int | None = None, layer: int = 0, direction: int 
     page = PageData(T, t)
     head = run.head if (run.head is not None and lt.layer == mt.num_layers - 1) else None
     _bind_all(page, view, lt, b, head)
-    sections = [panels.forward_summary(page, run, view, lt, b, head), panels.flow_diagram(page, view, lt)]
+    sections = [panels.forward_summary(page, run, view, lt, b, head), panels.flow_diagram(page, view, lt, b)]
     if head is not None:
         sections.append(panels.head_panel(page, lt, head))
     sections += [panels.backward_panel(page, run, view, lt, spec, b) for spec in view.panels]
@@ -121,28 +121,36 @@ def _bind_all(page: PageData, view: KindView, lt: Any, b: int, head: dict | None
         for n in steps.names:
             a = steps[n]
             if a.ndim == 3 and n not in weight_steps:
-                page.bind(f"{prefix}:{n}", a[:, b, :CAP])
-    page.bind("bw:dW", view.weight_steps(lt)[0])
+                page.bind(f"{prefix}:{n}", a[:, b, :CAP], units=a.shape[2])
+    sampled = panels.weight_sampling(view, lt)
+    page.bind("bw:dW", view.weight_steps(lt)[:, sampled.rows][:, :, sampled.cols], per_step_scale=True)
     if head is None:
         return
-    V = head["logits"].shape[-1]
+    _bind_head(page, lt, b, head)
+
+
+def _bind_head(page: PageData, lt: Any, b: int, head: dict) -> None:
+    """The dense head's rows: all V tokens, or the CAP most probable at each step with the target always among
+    them (it replaces the last one when it is not), marked ◀."""
+    T = page.T
+    probs, target = np.asarray(head["probs"])[:, b, :], np.asarray(head["target"])[:, b, :]
+    V = probs.shape[-1]
     if V <= CAP:
-        for k in ("logits", "probs", "target", "dlogits"):
-            page.bind(f"head:{k}", np.asarray(head[k])[:, b, :])
-        page.labels["head:labels"] = [list(head["labels"])] * page.T
-    else:  # the CAP most probable words at each step, in that order
-        top = np.argsort(-np.asarray(head["probs"])[:, b, :], axis=-1)[:, :CAP]
-        tgt = np.argmax(np.asarray(head["target"])[:, b, :], axis=-1)
-        for t in range(page.T):  # keep the target visible
-            if tgt[t] not in top[t] and np.asarray(head["target"])[t, b].any():
-                top[t, -1] = tgt[t]
-        for k in ("logits", "probs", "target", "dlogits"):
-            page.bind(f"head:{k}", np.take_along_axis(np.asarray(head[k])[:, b, :], top, axis=-1))
-        page.labels["head:labels"] = [[head["labels"][i] for i in row] for row in top]
-    Wy = np.asarray(head["weight"])
-    P = lt.forward["h"].shape[2]
-    off = lt.direction * P  # a bidirectional head reads [h_fw; h_bw]: this direction's columns
+        rows = np.tile(np.arange(V), (T, 1))
+    else:
+        rows = np.argsort(-probs, axis=-1, kind="stable")[:, :CAP]
+        for t in range(T):
+            tgt = int(np.argmax(target[t]))
+            if target[t].any() and tgt not in rows[t]:
+                rows[t, -1] = tgt
+    for k in ("logits", "probs", "target", "dlogits"):
+        page.bind(f"head:{k}", np.take_along_axis(np.asarray(head[k])[:, b, :], rows, axis=-1))
+    labels = list(head["labels"])
+    page.labels["head:labels"] = [[labels[i] + (" ◀" if target[t, i] else "") for i in rows[t]] for t in range(T)]
+    h = lt.forward["h"][:, b, :]
+    P = h.shape[1]
     dl = np.asarray(head["dlogits"])[:, b, :]
-    if V <= CAP_M:
-        page.bind("head:dWy", (dl[:, :, None] * lt.forward["h"][:, b, None, :])[:, :CAP_M, :CAP_M])
-    page.bind("head:dy", (dl @ Wy)[:, off : off + P][:, :CAP])
+    dl_rows = np.take_along_axis(dl, rows, axis=-1)
+    page.bind("head:dWy", dl_rows[:, :, None] * h[:, None, :CAP_M], units=P)
+    off = lt.direction * P  # a bidirectional head reads [h_fw; h_bw]: this direction's columns
+    page.bind("head:dy", (dl @ np.asarray(head["weight"]))[:, off : off + P][:, :CAP], units=P)

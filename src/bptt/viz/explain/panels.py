@@ -14,7 +14,7 @@ from .run import Run
 from .source import quote, source_file
 from .spec import NEXT, T_, KindView, PanelSpec
 from .svg import Svg, esc, label_html, number
-from .widgets import CAP, CAP_M, PageData
+from .widgets import CAP, CAP_M, STRIP, PageData, Sampled, sample_blocks
 
 __all__ = ["backward_panel", "chain_panel", "flow_diagram", "flow_images_panel", "forward_summary", "head_panel",
            "section"]
@@ -24,10 +24,12 @@ def section(pid: str, title: str, seed: str, body: str, cls: str = "") -> str:
     return f'<section class="panel {cls}" id="{pid}" data-seed="{esc(seed)}"><h2>{title}</h2>{body}</section>'
 
 
-def param_matrix(view: KindView, lt: Any, key: str) -> tuple[np.ndarray, str]:
-    """``param:W`` is the kind's weight matrix; ``param:<role>`` one parameter."""
-    role = key.split(":", 1)[1]
-    return view.weights(lt) if role == "W" else (lt.param(role), role)
+def weight_sampling(view: KindView, lt: Any) -> Sampled:
+    """The rows (a few of every gate block) and columns (a few of x_t's and of h_{t-1}'s) the page shows of the
+    kind's weight matrix and of its per-step gradient."""
+    W, _ = view.weights(lt)
+    D, P = lt.forward["x"].shape[2], lt.forward["h_prev"].shape[2]
+    return sample_blocks(W.shape[0], view.gate_blocks, (("x_{t}", D), ("h_{t−1}", P)))
 
 
 def forward_summary(page: PageData, run: Run, view: KindView, lt: Any, b: int, head: dict | None) -> str:
@@ -45,16 +47,9 @@ def forward_summary(page: PageData, run: Run, view: KindView, lt: Any, b: int, h
     svg.arrow(xx, y0 + 40, xx + 26, y0 + 40, curve=False)
     xx += 46
     W, wname = view.weights(lt)
-    Wc = W[: CAP_M * 2, :CAP_M]
-    cell = 11 if Wc.shape[0] <= 24 else 7
-    mw, mh = page.matrix(svg, None, Wc, xx, y0, label=f"{wname} {W.shape[0]}×{W.shape[1]}", cw=cell, ch=cell,
-                         full_shape=W.shape)
-    G = len(view.gate_blocks)
-    Hh = W.shape[0] // G
-    for k, g in enumerate(view.gate_blocks):
-        yy = y0 + k * Hh * cell
-        if yy < y0 + mh - 4:
-            svg.text(xx - 4, yy + min(Hh * cell, mh) / 2 + 4, g.split(" ")[0], "rl", "end")
+    sampled = weight_sampling(view, lt)
+    mw, mh = page.blocked_matrix(svg, None, W[sampled.rows][:, sampled.cols], sampled, xx, y0 - 12,
+                                 label=f"{wname} {W.shape[0]}×{W.shape[1]}", cw=9, ch=9)
     xx += mw + 16
     svg.arrow(xx, y0 + 40, xx + 26, y0 + 40, curve=False)
     xx += 40
@@ -82,14 +77,17 @@ def forward_summary(page: PageData, run: Run, view: KindView, lt: Any, b: int, h
         xx += 44
         V = head["logits"].shape[-1]
         Wy = np.asarray(head["weight"])
-        hw, _ = page.matrix(svg, None, Wy[:CAP_M, :CAP_M], xx, y1, label=f"W_y {Wy.shape[0]}×{Wy.shape[1]}",
+        hw, _ = page.matrix(svg, None, Wy[:CAP_M, :CAP_M], xx, y1, label=f"W_{{y}} {Wy.shape[0]}×{Wy.shape[1]}",
                             cw=11, ch=11, full_shape=Wy.shape)
         xx += hw + 16
         svg.arrow(xx, y1 + 40, xx + 26, y1 + 40, curve=False)
         xx += 40
-        lw, _ = page.vector(svg, "head:logits", None, xx, y1, label="pred (logits)", total=V, cw=58)
+        lw, lh = page.vector(svg, "head:logits", None, xx, y1, label="pred (logits)", cw=58)
+        if V > page.values["head:logits"].shape[1]:
+            svg.text(xx, y1 + lh + 13, f"rows: the {page.values['head:logits'].shape[1]} most probable of V = {V} "
+                     "at this step, the target (◀) among them", "more")
         xx += lw + 12
-        pw, _ = page.vector(svg, "head:probs", None, xx, y1, label="softmax", total=V, cw=58)
+        pw, _ = page.vector(svg, "head:probs", None, xx, y1, label="softmax", cw=58)
         page.row_labels(svg, xx + pw + 6, y1, "head:labels")
     body = (
         '<p class="eq">' + view.forward_equations(lt) + "</p>"
@@ -102,11 +100,13 @@ def forward_summary(page: PageData, run: Run, view: KindView, lt: Any, b: int, h
                    '<span class="seedref">(seed figure 1)</span>', "figure-1", body)
 
 
-def flow_diagram(page: PageData, view: KindView, lt: Any) -> str:
+def flow_diagram(page: PageData, view: KindView, lt: Any, b: int) -> str:
     svg = Svg()
     eq = view.flow(page, svg, lt)
-    body = (f'<p class="eq">{label_html(eq)}</p><p class="shape">The cell at <span class="tcur">t = {page.t}</span>; '
-            f'the strips beside each node are its values (first 12 units, batch element shown above).</p>'
+    H = lt.forward["h"].shape[2]
+    shown = f"the first {STRIP} of its {H} units; … marks the rest" if H > STRIP else f"all {H} units"
+    body = (f'<p class="eq">{label_html(eq)}</p><p class="shape">The cell at <span class="tcur">t = {page.t}</span>, '
+            f'batch element {b}: the strip beside each node holds its values ({shown}).</p>'
             f'<div class="scroll">{svg.render(label="flow diagram of one cell")}</div>')
     return section("panel-flow-diagram", 'Forward propagation: one cell as a flow diagram '
                    '<span class="seedref">(seed figure 2)</span>', "figure-2", body)
@@ -115,29 +115,36 @@ def flow_diagram(page: PageData, view: KindView, lt: Any) -> str:
 def head_panel(page: PageData, lt: Any, head: dict) -> str:
     svg = Svg()
     V = head["logits"].shape[-1]
-    y0 = 40
+    n = page.values["head:probs"].shape[1]
+    P = lt.forward["h"].shape[2]
+    y0, ch = 40, 19
     x = 10
-    w, _ = page.vector(svg, "head:probs", None, x, y0, label="softmax p", total=V, cw=58)
-    x += w + 12
-    w, _ = page.vector(svg, "head:target", None, x, y0, label="target y", total=V, cw=58)
-    x += w + 12
-    w, _ = page.vector(svg, "head:dlogits", None, x, y0, label="dpred = DBy", total=V, cw=66)
-    page.row_labels(svg, x + w + 6, y0, "head:labels")
-    x += w + 12 + 7 * max((len(s) for s in head["labels"][:CAP]), default=4) + 20
-    if "head:dWy" in page.values:
-        P = lt.forward["h"].shape[2]
-        mw, _ = page.matrix(svg, "head:dWy", np.zeros((min(V, CAP_M), min(P, CAP_M))), x, y0,
-                            label="DWy = dpred hᵀ", cw=16, ch=19)
-        x += mw + 24
-    page.vector(svg, "head:dy", None, x, y0, label="dy_{t} = W_yᵀ dpred", total=lt.forward["h"].shape[2], cw=66)
+    for key, label, cw in (("head:probs", "softmax p", 58), ("head:target", "target y", 58),
+                           ("head:dlogits", "dpred = DBy", 66)):
+        w, _ = page.vector(svg, key, None, x, y0, label=label, cw=cw, ch=ch)
+        x += w + 12
+    page.row_labels(svg, x - 6, y0, "head:labels", ch=ch)
+    x += 7 * max((len(s) for s in head["labels"]), default=4) + 30
+    m = min(P, CAP_M)
+    mw, _ = page.matrix(svg, "head:dWy", np.zeros((n, m)), x, y0, label="DWy = dpred hᵀ", cw=14, ch=ch)
+    if P > m:
+        svg.text(x, y0 + n * ch + 12, f"columns: the first {m} of h's {P} units", "more")
+    dl = page.values["head:dlogits"]
+    page.step_text(svg, x, y0 + n * ch + 26, "head:why",
+                   ["" if np.any(dl[t]) else f"all zero at t = {t}: the loss does not read this step"
+                    for t in range(page.T)], "more")
+    x += max(mw, 330) + 24
+    page.vector(svg, "head:dy", None, x, y0, label="dy_{t} = W_{y}ᵀ dpred", total=P, cw=66)
     steps = head.get("loss_steps", [])
-    note = ("the loss reads only the last step here (the seed's window), so dpred and dy_t are zero elsewhere"
-            if len(steps) == 1 else "the loss is the mean over all steps")
+    note = ("the loss reads only the last step here (the seed's window), so dpred, DWy and dy_t are zero "
+            "elsewhere" if len(steps) == 1 else "the loss is the mean over all steps")
+    rows = (f"all V = {V} tokens, the target marked ◀" if V <= CAP else
+            f"at each step the {n} most probable of the V = {V} tokens, the target (◀) always among them")
     body = (f'<p class="eq">dpred = (softmax(pred) − y) / N, DBy = Σ dpred, DWy = Σ dpred h<sub>t</sub>'
             f'<sup>⊤</sup>, dy{T_} = W<sub>y</sub><sup>⊤</sup> dpred</p>'
             f'<p class="shape">The feed-forward layer on top ("step 1" of the seed, its figures 8–11), at '
             f'<span class="tcur">t = {page.t}</span>; {note}. Only gradients are computed here; the optimizer '
-            f'updates the weights once, at the end.</p>'
+            f'updates the weights once, at the end. Rows: {rows}.</p>'
             f'<div class="scroll">{svg.render(label="dense layer gradients")}</div>')
     return section("panel-head", 'Step 1: the feed-forward layer <span class="seedref">(DBy, DWy)</span>',
                    "figure-8", body)
@@ -165,11 +172,14 @@ def backward_panel(page: PageData, run: Run, view: KindView, lt: Any, spec: Pane
     tops: list[tuple[float, float]] = []
     hmax = 0.0
     for key, label in spec.inputs:
-        if key.startswith("param:"):
-            W, _ = param_matrix(view, lt, key)
-            cell = 12 if min(W.shape[0], CAP_M) <= 16 else 8
-            w, h = page.matrix(svg, None, W[:CAP_M, :CAP_M], x, y0, label=label, cw=cell, ch=cell,
-                               full_shape=W.shape)
+        if key == "param:W":
+            W, _ = view.weights(lt)
+            sampled = weight_sampling(view, lt)
+            w, h = page.blocked_matrix(svg, None, W[sampled.rows][:, sampled.cols], sampled, x, y0 - 12,
+                                       label=label, cw=9, ch=9)
+        elif key.startswith("param:"):
+            W = lt.param(key[6:])
+            w, h = page.matrix(svg, None, W[:CAP_M, :CAP_M], x, y0, label=label, cw=8, ch=8, full_shape=W.shape)
         else:
             steps = lt.forward if key.startswith("fw:") else lt.backward
             w, h = page.vector(svg, key, None, x, y0, label=label, total=steps[key[3:]].shape[2])
@@ -197,11 +207,17 @@ def backward_panel(page: PageData, run: Run, view: KindView, lt: Any, spec: Pane
             page.vector(svg, skey, None, sx, ry, label=slabel, total=lt.backward[skey[3:]].shape[2])
         rx += 62.0 + gap
     if spec.weight:
-        dW, full = view.weight_steps(lt)
-        wy = svg.h + 40
-        page.matrix(svg, "bw:dW", np.zeros(dW.shape[1:]), 10, wy,
-                    label=f"per-step weight gradient dW_t = da_tᵀ z_t ({full[0]}×{full[1]}, batch-summed;"
-                          f" Σ over t = dW)", cw=12, ch=9, full_shape=full)
+        sampled = weight_sampling(view, lt)
+        rows, cols = sampled.full
+        wy = svg.h + 34
+        _, mh = page.blocked_matrix(svg, "bw:dW", None, sampled, 10, wy, cw=14, ch=11,
+                                    label=f"this step's share of the weight gradient, dW_{{t}} = da_{{t}}ᵀ z_{{t}} "
+                                          f"({rows}×{cols}, summed over the batch; Σ over t = dW)")
+        maxes = np.abs(page.values["bw:dW"]).max(axis=1, initial=0.0)
+        page.step_text(svg, 10, wy + mh + 12, "bw:dW:max",
+                       [f"colours scaled per step: the largest entry shown at t = {k} is {number(m)}"
+                        for k, m in enumerate(maxes)])
+        page.step_text(svg, 10, wy + mh + 28, "bw:dW:why", _zero_columns(lt, sampled))
     arr = lt.backward[spec.q] if spec.q in lt.backward else None
     shape = tuple(arr.shape[1:]) if arr is not None else ()
     col = f"({shape[-1]}X1)" if shape else ""
@@ -216,6 +232,28 @@ def backward_panel(page: PageData, run: Run, view: KindView, lt: Any, spec: Pane
         f'<p class="note">{label_html(spec.note)}</p></div>{source_aside(view, spec)}</div>'
     )
     return section(f"panel-{spec.seed}", title, spec.seed, body, "bw")
+
+
+def _zero_columns(lt: Any, sampled: Sampled) -> list[str]:
+    """Per step, why whole columns of dW_t = da_tᵀ z_t are zero: z_t = [x, h_prev] is zero there over the whole
+    batch. (Plain text: the step switch replaces it.)"""
+    x, hp = lt.forward["x"], lt.forward["h_prev"]
+    (_, nx, _), (_, nh, _) = sampled.col_groups
+    out = []
+    for t in range(lt.T):
+        zero_x = int((~x[t, :, :nx].any(axis=0)).sum())
+        parts = []
+        if zero_x:
+            parts.append(f"{zero_x} of the {nx} x columns shown are zero because the input is zero there"
+                         + (" (one-hot)" if zero_x == nx - 1 else ""))
+        zero_h = int((~hp[t, :, :nh].any(axis=0)).sum())
+        if zero_h == nh:
+            parts.append("the h columns are zero because the previous hidden state is 0 at this step")
+        elif zero_h:
+            parts.append(f"{zero_h} of the {nh} h columns shown are zero because the previous hidden state is "
+                         "zero there")
+        out.append("; ".join(parts) + ("." if parts else ""))
+    return out
 
 
 def _per_seq_norm(a: np.ndarray, b: int) -> np.ndarray:

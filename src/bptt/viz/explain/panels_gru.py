@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from .panels_lstm import gate
 from .spec import NEXT, T_, TM1, KindView, PanelSpec, dh_panel, pytorch_weight_steps, pytorch_weights, sub
 from .svg import Svg
 from .widgets import PageData
@@ -45,34 +46,39 @@ def forward_equations(lt: Any) -> str:
             f" + b<sub>hn</sub>)); h{T_} = (1 − z) ⊙ n + z ⊙ h{TM1}")
 
 
+_R, _Z, _N = 320, 470, 620  # the gates' columns
+_MIX, _SUM = 780, 940  # the (1 - z) n and z h_{t-1} products; their sum
+
+
 def gru_flow(page: PageData, svg: Svg, lt: Any) -> str:
+    """One GRU cell: h_{t-1} on top, the gates in the middle, [x, h] below; r feeds the candidate n."""
     svg.node(60, 90, "h_{t−1}", "state")
-    svg.node(200, 400, "x_{t}", "state")
-    svg.node(200, 330, "[x, h]", "cat")
-    svg.polyline([(60, 106), (60, 330), (164, 330)])
-    svg.polyline([(200, 384), (200, 348)])
-    svg.polyline([(236, 330), (560, 330)], arrow=False)
-    for gx, lab, name, key in [(300, "σ", "r (reset)", "fw:r"), (420, "σ", "z (update)", "fw:z"),
-                               (560, "tanh", "n (candidate)", "fw:n")]:
-        svg.node(gx, 240, lab, "gate", name)
-        svg.polyline([(gx, 330), (gx, 258)])
-        page.strip(svg, key, gx + 30, 250)
-    svg.polyline([(300, 222), (300, 180), (540, 180), (552, 224)])
-    svg.node(700, 150, "1−z", "op")
-    svg.polyline([(420, 222), (420, 150), (684, 150)])
-    svg.node(780, 240, "×", "op")
-    svg.polyline([(578, 240), (764, 240)])
-    svg.polyline([(712, 160), (770, 228)])
-    svg.node(780, 90, "×", "op")
-    svg.polyline([(92, 90), (764, 90)])
-    svg.polyline([(420, 150), (420, 120), (770, 102)])
-    svg.node(880, 165, "+", "op")
-    svg.polyline([(796, 90), (872, 151)])
-    svg.polyline([(796, 240), (872, 179)])
-    svg.node(880, 290, "h_{t}", "state")
-    svg.polyline([(880, 181), (880, 272)])
-    page.strip(svg, "fw:h_prev", 20, 116)
-    page.strip(svg, "fw:h", 830, 316)
+    page.strip(svg, "fw:h_prev", 20, 114)
+    svg.node(200, 410, "x_{t}", "state")
+    zw = svg.node(200, 330, "[x, h]", "cat")
+    svg.polyline([(60, 140), (60, 330), (200 - zw / 2 - 2, 330)])
+    svg.polyline([(200, 394), (200, 348)])
+    svg.polyline([(200 + zw / 2, 330), (_N, 330)], arrow=False)
+    for x, op, name, key in ((_R, "σ", "r (reset)", "fw:r"), (_Z, "σ", "z (update)", "fw:z"),
+                             (_N, "tanh", "n (candidate)", "fw:n")):
+        svg.polyline([(x, 330), (x, 258)])
+        gate(page, svg, x, 240, op, name, key)
+    svg.polyline([(_R, 222), (_R, 180), (_N, 180), (_N, 223)])  # r gates the candidate's recurrent part
+    svg.text(_Z + 8, 174, "r ⊙ (W_hn h_{t−1} + b_hn)", "sub")
+    svg.node(_MIX, 150, "1−z", "op")
+    svg.polyline([(_Z, 222), (_Z, 150), (_MIX - 17, 150)])
+    svg.polyline([(_Z, 150), (_Z, 120), (_SUM - 80, 120), (_SUM - 80, 106)])  # z -> z h_{t-1}
+    svg.node(_MIX, 240, "×", "op")
+    svg.polyline([(_N + 26, 240), (_MIX - 17, 240)])
+    svg.polyline([(_MIX, 166), (_MIX, 223)])
+    svg.node(_SUM - 80, 90, "×", "op")
+    svg.polyline([(92, 90), (_SUM - 97, 90)])
+    svg.node(_SUM, 165, "+", "op")
+    svg.polyline([(_SUM - 68, 101), (_SUM - 11, 153)])
+    svg.polyline([(_MIX + 14, 232), (_SUM - 11, 177)])
+    svg.node(_SUM, 290, "h_{t}", "state")
+    page.strip(svg, "fw:h", _SUM - 40, 314)
+    svg.polyline([(_SUM, 181), (_SUM, 272)])
     return "h_{t} = (1 − z) ⊙ n + z ⊙ h_{t−1}"
 
 

@@ -12,7 +12,6 @@ import numpy as np
 from .panels_lstm import PANELS as LSTM_PANELS
 from .panels_lstm import lstm_flow
 from .spec import NEXT, T_, TM1, KindView, sub
-from .widgets import CAP_M
 
 __all__ = ["VIEW"]
 
@@ -53,9 +52,8 @@ def weights(lt: Any) -> tuple[np.ndarray, str]:
     return lt.param("kernel").T, "kernelᵀ"
 
 
-def weight_steps(lt: Any) -> tuple[np.ndarray, tuple[int, int]]:
-    dk = lt.backward["dkernel"]
-    return np.swapaxes(dk[:, :CAP_M, :CAP_M], 1, 2), (dk.shape[2], dk.shape[1])
+def weight_steps(lt: Any) -> np.ndarray:
+    return np.swapaxes(lt.backward["dkernel"], 1, 2)  # (T, 4H, D + H), as kernelᵀ
 
 
 VIEW = KindView(

@@ -8,9 +8,9 @@ from typing import Any
 
 from .spec import NEXT, T_, TM1, KindView, PanelSpec, dh_panel, pytorch_weight_steps, pytorch_weights, sub
 from .svg import Svg
-from .widgets import PageData
+from .widgets import STRIP_WIDTH, PageData
 
-__all__ = ["VIEW", "lstm_flow"]
+__all__ = ["VIEW", "gate", "lstm_flow"]
 
 
 def _peep(lt: Any, term: str) -> str:
@@ -81,46 +81,62 @@ def forward_equations(lt: Any) -> str:
             + (f" W{sub('hr')}<sup>⊤</sup>" if lt.meta.get("projection") else ""))
 
 
+def gate(page: PageData, svg: Svg, x: float, y: float, op: str, name: str, key: str) -> None:
+    """A gate of a flow diagram: its node at ``(x, y)``, its name to the left (clear of the wires, which run
+    vertically through the node) and its values in a strip below-right, between the node and the bus."""
+    w = svg.node(x, y, op, "gate")
+    svg.text(x - w / 2 - 6, y + 5, name, "sub", "end")
+    page.strip(svg, key, x + 8, y + 28)
+
+
+#: x of the LSTM diagram's columns: the four gates (STRIP_WIDTH apart and more), the cell's output side.
+_F, _I, _G, _O = 320, 470, 620, 770
+_IG = (_I + _G) // 2  # i ⊙ g, right under the + of the state line
+_TANH, _OUT = 920, 1070
+
+
 def lstm_flow(page: PageData, svg: Svg, lt: Any) -> str:
-    """Seed figure 2: the cell state line on top, the gates in the middle, [x, h] below."""
+    """Seed figure 2: the cell state line on top, the gates in the middle, [x, h] below; every strip sits in
+    its own cell of the grid, whatever H."""
+    assert _I - _F > STRIP_WIDTH + 20
     svg.node(60, 70, "c_{t−1}", "state")
-    svg.node(260, 70, "×", "op")
-    svg.node(470, 70, "+", "op")
-    svg.node(880, 70, "c_{t}", "state")
-    svg.polyline([(90, 70), (244, 70)])
-    svg.polyline([(276, 70), (454, 70)])
-    svg.polyline([(486, 70), (850, 70)])
+    page.strip(svg, "fw:c_prev", 20, 94)
+    svg.node(_F, 70, "×", "op")
+    svg.node(_IG, 70, "+", "op")
+    svg.node(_OUT, 70, "c_{t}", "state")
+    page.strip(svg, "fw:c", _OUT - 40, 94)
+    svg.polyline([(90, 70), (_F - 16, 70)])
+    svg.polyline([(_F + 16, 70), (_IG - 16, 70)])
+    svg.polyline([(_IG + 16, 70), (_OUT - 30, 70)])
+    # the gates, fed by the bus z = [x, h]
     svg.node(60, 330, "h_{t−1}", "state")
-    svg.node(200, 400, "x_{t}", "state")
-    svg.node(200, 330, "z = [x, h] (HX)", "cat")
-    svg.polyline([(92, 330), (140, 330)])
-    svg.polyline([(200, 384), (200, 348)])
-    gates = [(260, "σ", "f (forget)", "fw:f"), (380, "σ", "i (input)", "fw:i"),
-             (500, "tanh", "g (Cproj)", "fw:g"), (640, "σ", "o (output)", "fw:o")]
-    svg.polyline([(262, 330), (660, 330)], arrow=False)
-    for gx, lab, name, key in gates:
-        svg.node(gx, 240, lab, "gate", name)
-        svg.polyline([(gx, 330), (gx, 258)])
-        page.strip(svg, key, gx + 30, 250)
-    svg.polyline([(260, 222), (260, 86)])  # f -> x
-    svg.node(440, 150, "×", "op")
-    svg.polyline([(380, 222), (380, 150), (424, 150)])
-    svg.polyline([(500, 222), (500, 150), (456, 150)])
-    svg.polyline([(440, 134), (466, 86)])
-    svg.node(740, 150, "tanh", "gate")
-    svg.polyline([(740, 70), (740, 132)])
-    svg.node(740, 240, "×", "op")
-    svg.polyline([(740, 168), (740, 224)])
-    svg.polyline([(668, 240), (724, 240)])
-    svg.node(880, 240, "h_{t}", "state")
-    svg.polyline([(756, 240), (850, 240)])
-    page.strip(svg, "fw:c_prev", 20, 96)
-    page.strip(svg, "fw:c", 800, 96)
-    page.strip(svg, "fw:tanh_c", 770, 140)
-    page.strip(svg, "fw:h", 800, 266)
-    page.strip(svg, "fw:h_prev", 20, 356)
+    page.strip(svg, "fw:h_prev", 20, 354)
+    svg.node(200, 410, "x_{t}", "state")
+    zw = svg.node(200, 330, "z = [x, h] (HX)", "cat")
+    svg.polyline([(92, 330), (200 - zw / 2 - 2, 330)])
+    svg.polyline([(200, 394), (200, 348)])
+    svg.polyline([(200 + zw / 2, 330), (_O, 330)], arrow=False)
+    for x, op, name, key in ((_F, "σ", "f (forget)", "fw:f"), (_I, "σ", "i (input)", "fw:i"),
+                             (_G, "tanh", "g (Cproj)", "fw:g"), (_O, "σ", "o (output)", "fw:o")):
+        svg.polyline([(x, 330), (x, 258)])
+        gate(page, svg, x, 240, op, name, key)
+    svg.polyline([(_F, 222), (_F, 87)])  # f -> the product with c_{t-1}
+    svg.node(_IG, 150, "×", "op")
+    svg.polyline([(_I, 222), (_I, 150), (_IG - 17, 150)])
+    svg.polyline([(_G, 222), (_G, 150), (_IG + 17, 150)])
+    svg.polyline([(_IG, 134), (_IG, 87)])  # i g -> the sum
+    # the output side
+    svg.polyline([(_TANH, 70), (_TANH, 132)])
+    svg.node(_TANH, 150, "tanh", "gate")
+    page.strip(svg, "fw:tanh_c", _TANH + 34, 145)
+    svg.node(_TANH, 240, "×", "op")
+    svg.polyline([(_TANH, 168), (_TANH, 223)])
+    svg.polyline([(_O + 24, 240), (_TANH - 17, 240)])
+    svg.node(_OUT, 240, "h_{t}", "state")
+    page.strip(svg, "fw:h", _OUT - 40, 264)
+    svg.polyline([(_TANH + 16, 240), (_OUT - 26, 240)])
     if lt.kind == "lnlstm":
-        svg.text(470, 40, "LN_state after the +; LN per gate before σ/tanh", "sub", "middle")
+        svg.text(_IG, 38, "LN_{state} after the +; LN per gate before σ / tanh", "sub", "middle")
     return "c_{t} = f ⊙ c_{t−1} + i ⊙ g,   h_{t} = o ⊙ tanh(c_{t})"
 
 

@@ -34,21 +34,23 @@ def forward_equations(lt: Any) -> str:
 
 
 def rnn_flow(page: PageData, svg: Svg, lt: Any) -> str:
-    svg.node(60, 240, "h_{t−1}", "state")
-    svg.node(200, 330, "x_{t}", "state")
-    svg.node(200, 240, "z = [x, h]", "cat")
-    svg.polyline([(92, 240), (150, 240)])
-    svg.polyline([(200, 314), (200, 258)])
-    svg.node(400, 240, "a = z Wᵀ + b", "gate")
-    svg.polyline([(250, 240), (340, 240)])
-    svg.node(600, 240, lt.meta.get("nonlinearity", "tanh"), "gate")
-    svg.polyline([(460, 240), (570, 240)])
-    svg.node(800, 240, "h_{t}", "state")
-    svg.polyline([(630, 240), (770, 240)])
-    page.strip(svg, "fw:a", 350, 270)
-    page.strip(svg, "fw:h", 760, 270)
-    page.strip(svg, "fw:h_prev", 20, 270)
-    return "h_{t} = φ(W_ih x_{t} + W_hh h_{t−1} + b)"
+    """One Elman cell: [x, h] -> a -> phi -> h."""
+    y = 60
+    svg.node(60, y, "h_{t−1}", "state")
+    page.strip(svg, "fw:h_prev", 20, y + 24)
+    svg.node(200, y + 90, "x_{t}", "state")
+    zw = svg.node(200, y, "z = [x, h]", "cat")
+    svg.polyline([(92, y), (200 - zw / 2 - 2, y)])
+    svg.polyline([(200, y + 74), (200, y + 18)])
+    aw = svg.node(400, y, "a = z Wᵀ + b", "gate")
+    page.strip(svg, "fw:a", 400 - aw / 2, y + 24)
+    svg.polyline([(200 + zw / 2, y), (400 - aw / 2 - 2, y)])
+    pw = svg.node(600, y, lt.meta.get("nonlinearity", "tanh"), "gate")
+    svg.polyline([(400 + aw / 2, y), (600 - pw / 2 - 2, y)])
+    svg.node(800, y, "h_{t}", "state")
+    page.strip(svg, "fw:h", 760, y + 24)
+    svg.polyline([(600 + pw / 2, y), (770, y)])
+    return "h_{t} = φ(W_{ih} x_{t} + W_{hh} h_{t−1} + b)"
 
 
 VIEW = KindView(

@@ -14,7 +14,7 @@ import numpy as np
 
 from ...trace import KINDS
 from .svg import Svg
-from .widgets import CAP_M, PageData
+from .widgets import PageData
 
 __all__ = ["KindView", "PanelSpec", "dh_panel", "sub"]
 
@@ -61,8 +61,10 @@ class KindView:
     gates: tuple[tuple[str, str], ...]  #: the forward summary's gate columns: (data key, label)
     gate_blocks: tuple[str, ...]  #: names of the row blocks of the weight matrix
     states: tuple[tuple[str, str], ...]  #: the forward summary's state columns: (data key, label)
-    weights: Callable[[Any], tuple[np.ndarray, str]]  #: the layer's weight matrix and its name
-    weight_steps: Callable[[Any], tuple[np.ndarray, tuple[int, int]]]  #: per-step dW (T, r, c), full (r, c)
+    #: the layer's weight matrix (gate blocks of rows; columns for x_t, then h_{t-1}) and its name
+    weights: Callable[[Any], tuple[np.ndarray, str]]
+    #: the per-step shares of its gradient, (T, rows, columns) as ``weights``, batch-summed
+    weight_steps: Callable[[Any], np.ndarray]
     forward_equations: Callable[[Any], str]  #: the forward pass (HTML)
     flow: Callable[[PageData, Svg, Any], str]  #: draws the flow diagram of one cell; returns its equation
     function: str = "step_backward"  #: the reference function the panels quote
@@ -90,8 +92,6 @@ def pytorch_weights(lt: Any) -> tuple[np.ndarray, str]:
     return np.concatenate([lt.param("W_ih"), lt.param("W_hh")], axis=1), "[W_ih, W_hh]"
 
 
-def pytorch_weight_steps(lt: Any) -> tuple[np.ndarray, tuple[int, int]]:
-    """Per-step ``[dW_ih, dW_hh]`` (batch-summed), capped to CAP_M x CAP_M cells, and its full per-step shape."""
-    a, b = lt.backward["dW_ih"], lt.backward["dW_hh"]
-    m = np.concatenate([a[:, :CAP_M, :CAP_M], b[:, :CAP_M, :CAP_M]], axis=2)[:, :, :CAP_M]
-    return m, (a.shape[1], a.shape[2] + b.shape[2])
+def pytorch_weight_steps(lt: Any) -> np.ndarray:
+    """Per-step ``[dW_ih, dW_hh]`` (batch-summed), ``(T, G·H, D + P)``."""
+    return np.concatenate([lt.backward["dW_ih"], lt.backward["dW_hh"]], axis=2)

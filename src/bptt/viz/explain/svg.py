@@ -106,7 +106,7 @@ class Svg:
         of CSS class ``shape`` (``gate``, ``state``, ``cat``); ``sub`` is written above it. Returns its width."""
         if shape == "op":
             self.add(f'<circle class="op" cx="{x}" cy="{y}" r="15"/>', x + 15, y + 15)
-            self.text(x, y + 5, label, "opl", "middle")
+            self.text(x, y + (5 if len(label) == 1 else 4), label, "opl" if len(label) == 1 else "opt", "middle")
             w = 30.0
         else:
             w = max(46.0, 8 * plain_length(label) + 14)
