@@ -197,7 +197,7 @@ def checkpoint_run(path: str | Path, text: str | None = None, length: int = 8, s
     head = {"weight": model.head.weight.data, "bias": model.head.bias.data, "logits": logits, "probs": probs,
             "target": onehot, "dlogits": dlogits, "labels": labels, "loss_steps": list(range(T)), "name": "head"}
     toks = [labels[i] for i in ids[:-1]]
-    cell = {"lstm": "LSTM", "gru": "GRU", "rnn": "RNN", "lnlstm": "LayerNormLSTM"}[model.cell]
+    cell = tr["rnn"].label  # the recurrent module's cell kind, as bptt.trace names it
     sep = "" if vocab.level == "char" else " "
     desc = (f"A trained {vocab.level}-level language model ({html.escape(str(path))}): {cell}, hidden size "
             f"{model.hidden_size}, {model.num_layers} layer(s), vocabulary {V}, "
