@@ -63,7 +63,7 @@ def add_commands(sub: Any) -> None:
     p.add_argument("--batch-index", type=integer("--batch-index"), default=0, metavar="B",
                    help="sequence of the batch (default 0)")
     p.add_argument("--flow", action="store_true",
-                   help="also compute the gradient-flow pictures (RNN vs GRU vs LSTM, per-gate norms over "
+                   help="also compute the gradient-flow pictures (the recurrent cells compared, per-gate norms over "
                         "training; needs matplotlib): PNGs next to --out, embedded in the page")
     p.add_argument("--npz", metavar="FILE", default=None, help="also save the recorded trace (.npz)")
 

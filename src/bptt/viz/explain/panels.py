@@ -326,7 +326,8 @@ def flow_images_panel(images: dict[str, bytes]) -> str:
     imgs = "".join(
         f'<figure><img alt="{esc(name)}" src="data:image/png;base64,{base64.b64encode(png).decode()}"/>'
         f"<figcaption>{esc(name)}</figcaption></figure>" for name, png in images.items())
-    body = ('<p class="shape">‖dL/dh_t‖ and ‖dL/dc_t‖ over t for an RNN, a GRU and an LSTM on the same data with the '
-            'loss at the last step (first picture), and the per-gate gradient norms over training (second); see '
-            '<code>bptt.viz.flow</code>.</p>' + f'<div class="flowimgs">{imgs}</div>')
-    return section("panel-gradient-flow", "Gradient flow: RNN vs GRU vs LSTM", "flow", body)
+    body = ('<p class="shape">‖dL/dh_t‖ and ‖dL/dc_t‖ over t for the recurrent cells of '
+            '<code>bptt.examples.gradient_flow</code> on the same data with the loss at the last step (first '
+            'picture), and the per-gate gradient norms over training (second); see <code>bptt.viz.flow</code>.</p>'
+            + f'<div class="flowimgs">{imgs}</div>')
+    return section("panel-gradient-flow", "Gradient flow: the recurrent cells compared", "flow", body)
