@@ -80,6 +80,11 @@ class LanguageModel(Module):
 
     ``embedding_dim=None`` feeds one-hot vectors (seed 001's character model); an int uses an
     :class:`~bptt.nn.Embedding` of that size.
+
+    Initialisation is PyTorch's for the same modules (``nn.Embedding``: N(0, 1); an LSTM, GRU or RNN stack:
+    U(-1/sqrt(H), 1/sqrt(H)); the ``Linear`` head: U(-1/sqrt(H), 1/sqrt(H)) for weight and bias), drawn from
+    ``rng``; ``benchmarks/bench_init.py`` compares the distributions with ``torch.nn``'s. The layer-norm LSTM
+    initialises as TensorFlow's cell it reproduces (see :class:`~bptt.nn.LayerNormLSTM`).
     """
 
     def __init__(
