@@ -9,11 +9,11 @@ from bptt.examples import gradient_flow as GF
 
 def test_gradient_flow_data():
     res = GF.gradient_flow(T=30, hidden_size=16)
-    assert set(res["dh"]) == set(GF.KINDS) >= {"rnn", "gru", "lstm", "mingru", "minlstm"}
+    assert set(res["dh"]) == set(GF.KINDS) >= {"rnn", "gru", "lstm", "mingru", "minlstm", "slstm"}
     for kind in GF.KINDS:
         v = res["dh"][kind]
         assert v.shape == (30,) and np.all(np.isfinite(v)) and v[-1] > 0
-    assert set(res["dc"]) == {"lstm"}
+    assert set(res["dc"]) == {"lstm", "slstm"}
     decay = {k: res["dh"][k][0] / res["dh"][k][-1] for k in res["dh"]}
     assert decay["rnn"] < decay["lstm"], "the RNN's gradient must vanish faster than the LSTM's"
     # minGRU: the carried gradient is dh_{t-1} = (1 - z_t) dh_t exactly (no recurrent weights): the traced norms

@@ -13,11 +13,13 @@ by :mod:`bptt.viz.flow` (needs matplotlib, ``pip install 'bptt[plot]'``)::
 **The data.** :func:`gradient_flow` feeds the same random sequence ``x`` ``(T, B, D)`` (``seed``) to every cell
 of :data:`BUILDERS`: a ``bptt.nn.RNN`` (tanh), a ``GRU``, an ``LSTM`` (``forget_bias=1``, as TensorFlow's cells
 and the seed), a ``MinGRU`` and a ``MinLSTM`` (Feng et al. 2024: their gates read only ``x_t``, so the gradient
-carried back is ``dh_{t-1} = a_t dh_t`` with ``a_t = 1 - z_t`` or ``f'_t``, no recurrent weight matrix), all
-initialised their default way from the same seed, with the loss :math:`L = \sum_b g_b \cdot h_{T-1,b}` on the last
-step only (a fixed random ``g``), so :math:`\partial L / \partial h_t` for ``t < T-1`` is purely what flows back
-through time. :func:`gate_norms_over_training` trains an LSTM and a GRU (one-hot inputs, a linear head,
-cross-entropy on the last step, Adam) to recall the *first* of ``T`` random symbols, a task only gradients that
+carried back is ``dh_{t-1} = a_t dh_t`` with ``a_t = 1 - z_t`` or ``f'_t``, no recurrent weight matrix) and an
+``SLSTM`` (xLSTM; the ``MLSTM`` is not in the picture: it reads whole sequences and ``bptt.trace`` does not
+record it), all initialised their default way from the same seed, with the loss
+:math:`L = \sum_b g_b \cdot h_{T-1,b}` on the last step only (a fixed random ``g``), so
+:math:`\partial L / \partial h_t` for ``t < T-1`` is purely what flows back through time.
+:func:`gate_norms_over_training` trains an LSTM and a GRU (one-hot inputs, a linear head, cross-entropy on the
+last step, Adam) to recall the *first* of ``T`` random symbols, a task only gradients that
 survive ``T`` steps can learn, and records the norm of each gate's pre-activation gradient (LSTM ``i, f, g, o``;
 GRU ``r, z, n``), summed over time and batch, at every step.
 """
@@ -45,6 +47,7 @@ BUILDERS: dict[str, Callable[[int, int, int], Any]] = {
     "lstm": lambda D, H, seed: nn.LSTM(D, H, forget_bias=1.0, dtype=np.float64, rng=seed),
     "mingru": lambda D, H, seed: nn.MinGRU(D, H, dtype=np.float64, rng=seed),
     "minlstm": lambda D, H, seed: nn.MinLSTM(D, H, dtype=np.float64, rng=seed),
+    "slstm": lambda D, H, seed: nn.SLSTM(D, H, dtype=np.float64, rng=seed),
 }
 KINDS = tuple(BUILDERS)
 GATES = {"lstm": ("da_i", "da_f", "da_g", "da_o"), "gru": ("da_r", "da_z", "da_n")}
