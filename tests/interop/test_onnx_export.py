@@ -129,8 +129,9 @@ def test_refusals(tmp_path):
     ln = LanguageModel(len(VOCAB), 8, 1, cell="lnlstm", rng=0)
     with pytest.raises(ValueError, match=r"layer-norm LSTM .* has no ONNX operator .* --format safetensors"):
         X.language_model_to_onnx(ln, VOCAB)
-    for cell in ("mingru", "minlstm"):
-        with pytest.raises(ValueError, match=r"a Min(GRU|LSTM) has no ONNX operator .* --format safetensors"):
+    for cell in ("mingru", "minlstm", "slstm", "mlstm"):
+        with pytest.raises(ValueError, match=r"a (MinGRU|MinLSTM|SLSTM|MLSTM) has no ONNX operator .* --format "
+                                             r"safetensors"):
             X.language_model_to_onnx(LanguageModel(len(VOCAB), 8, 1, cell=cell, rng=0), VOCAB)
     with pytest.raises(ValueError, match=r"a GRUCell has no ONNX operator"):
         X.recurrent_to_onnx(nn.GRUCell(3, 4))

@@ -35,7 +35,7 @@ def model_for(vocab: Vocabulary, cell: str, embedding_dim: int | None, dtype: st
 
 @pytest.mark.parametrize("dtype", ["float32", "float64"])
 @pytest.mark.parametrize("embedding_dim", [None, 4])
-@pytest.mark.parametrize("cell", ["lstm", "gru", "rnn", "lnlstm", "mingru", "minlstm"])
+@pytest.mark.parametrize("cell", ["lstm", "gru", "rnn", "lnlstm", "mingru", "minlstm", "slstm", "mlstm"])
 def test_round_trip_identical_logits(tmp_path, cell, embedding_dim, dtype):
     vocab = WORDS if embedding_dim else CHARS
     model = model_for(vocab, cell, embedding_dim, dtype)

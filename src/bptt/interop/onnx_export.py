@@ -23,8 +23,8 @@ an ``Add``; everything is float32 (bptt's float32 logits agree to about 1e-6 rel
 - RNN: ``W`` ``[nd, H, D]``, ``R`` ``[nd, H, H]``, ``B`` ``[nd, 2H]``, activation ``Tanh`` or ``Relu``.
 
 Not exportable (refused with the reason): an LSTM projection (``proj_size``: ONNX's LSTM has none), and the
-cells without an ONNX operator, ``LayerNormLSTM``, ``MinGRU`` and ``MinLSTM`` (export their weights as
-safetensors instead).
+cells without an ONNX operator, ``LayerNormLSTM``, ``MinGRU``, ``MinLSTM``, ``SLSTM`` and ``MLSTM`` (export their
+weights as safetensors instead).
 
 Needs the ``onnx`` package (``pip install "bptt[onnx]"``), imported only when a graph is built.
 """
