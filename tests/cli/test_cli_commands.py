@@ -70,8 +70,8 @@ def test_a_bad_flag_is_one_line_naming_the_command(capsys):
     with pytest.raises(SystemExit) as ei:
         cli.main(["translate", "train", "--out", "x", "--num-layers", "9"])
     assert ei.value.code == 2
-    assert capsys.readouterr().err == ("bptt translate train: error: argument --num-layers: --num-layers must be in "
-                                       "[1, 4], got 9 (see bptt translate train --help)\n")
+    assert capsys.readouterr().err == ("bptt translate train: error: --num-layers must be in [1, 4], got 9 (see bptt "
+                                       "translate train --help)\n")
 
 
 def subparser(*names: str):

@@ -349,20 +349,23 @@ def test_hostile_and_broken_checkpoints_are_refused(tmp_path, trained, data):
         assert (d / "checkpoint.npz").read_bytes() == payload
     d = tmp_path / "lm"
     ckpt.save(d / "checkpoint.npz", {"kind": "language_model", "step": 3}, {"w": np.zeros(2, np.float32)})
-    assert_one_line_error(run("run", d, "May 3"), "'language_model'", "'seq2seq'")
+    assert_one_line_error(run("run", d, "May 3"), "holds a language model (bptt train), not a translator")
     d = tmp_path / "incomplete"
     ckpt.save(d / "checkpoint.npz", {"kind": "seq2seq", "step": 3}, {"w": np.zeros(2, np.float32)})
-    assert_one_line_error(run("run", d, "May 3"), "invalid model description")
-    assert_one_line_error(run("train", "--resume", "--steps", "9", "--out", d), "incomplete")
+    assert_one_line_error(run("run", d, "May 3"), "invalid checkpoint: model_config is missing")
+    assert_one_line_error(run("train", "--resume", "--steps", "9", "--out", d), "invalid checkpoint: train_config is "
+                                                                                 "missing")
     # well-formed archives whose description has the wrong types or shapes
     meta, params, arrays = ckpt.load(trained)
     meta = {k: v for k, v in meta.items() if k not in ("format", "version")}
     tampered = {
-        "config": ({**meta, "train_config": [1, 2]}, params, "invalid configuration"),
-        "batches": ({**meta, "batches": {"epoch": "x"}}, params, "does not fit"),
+        "config": ({**meta, "train_config": [1, 2]}, params, "train_config must be a mapping, got [1, 2]"),
+        "batches": ({**meta, "batches": {"epoch": "x"}}, params,
+                    "batches.epoch must be a non-negative integer, got 'x'"),
         "model": ({**meta, "model_config": {**meta["model_config"], "hidden_size": -3}}, params,
-                  "invalid model description"),
-        "shapes": (meta, {**params, "output_layer.weight": np.zeros((2, 2), np.float32)}, "does not"),
+                  "model_config.hidden_size must be a positive integer, got -3"),
+        "shapes": (meta, {**params, "output_layer.weight": np.zeros((2, 2), np.float32)},
+                   "parameter values, but the file stores"),
     }
     for name, (m, p, msg) in tampered.items():
         d = tmp_path / f"tampered_{name}"

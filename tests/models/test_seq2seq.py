@@ -15,7 +15,8 @@ from bptt.data.parallel import (
     SOS,
     make_batch,
 )
-from bptt.models.seq2seq import Seq2Seq, _length_penalty
+from bptt.models.ranking import length_penalty
+from bptt.models.seq2seq import Seq2Seq
 from cases.seq2seq import VS, VT, batch, randomize
 from helpers import seeded_rng
 
@@ -96,7 +97,7 @@ def test_beam_scores_are_sums_of_log_probabilities(alpha):
     ref_scores = _teacher_forced_logprob(model, b["src"], b["src_lengths"], hyps)
     np.testing.assert_allclose(hyps.scores, ref_scores, rtol=1e-12, atol=1e-12)
     lens = np.array([len(t) for t in hyps.tokens])
-    np.testing.assert_allclose(hyps.normalized_scores, hyps.scores / _length_penalty(lens, alpha), rtol=1e-12)
+    np.testing.assert_allclose(hyps.normalized_scores, hyps.scores / length_penalty(lens, alpha), rtol=1e-12)
     for j, a in enumerate(hyps.alignments):
         assert a.shape == (len(hyps.tokens[j]) + hyps.finished[j], b["src_lengths"][j])
         np.testing.assert_allclose(a.sum(1), 1.0)
@@ -132,7 +133,7 @@ def test_wide_beam_is_exhaustive_search(alpha):
         sums = (np.take_along_axis(logp, tgt_out[:, :, None], 2)[:, :, 0] * mask).sum(0)
         for k, seq in enumerate(cands):
             n_tok = len(seq) - (seq[-1] == EOS)
-            s = sums[k] / _length_penalty(n_tok, alpha)
+            s = sums[k] / length_penalty(n_tok, alpha)
             if s > best:
                 best, best_seq = s, seq
         assert hyps.normalized_scores[j] == pytest.approx(best, rel=1e-12)

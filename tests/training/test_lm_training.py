@@ -19,8 +19,8 @@ from bptt.data import DataError, Vocabulary
 from bptt.models import checkpoint as ckpt
 from bptt.models.evaluation import evaluate_loss
 from bptt.models.io import load_language_model as load_model
-from bptt.training import Interrupted, TrainingError
-from bptt.training.lm import train
+from bptt.training import Interrupted, RunDirectory, TrainingError
+from bptt.training.lm import TrainConfig, train
 from cases.lm import small_cfg, word_text, write_corpus
 
 
@@ -94,8 +94,9 @@ def test_metrics_records_and_config(tmp_path):
 def test_fresh_run_starts_a_fresh_metrics_file(tmp_path):
     corpus = write_corpus(tmp_path, word_text(250))
     out = tmp_path / "run"
-    out.mkdir()
-    (out / "metrics.jsonl").write_text('{"step": 3, "train_loss": 9.0, "grad_norm": 1.0}\n', encoding="utf-8")
+    with RunDirectory(out, TrainConfig.KIND) as earlier:  # a run that stopped before its first checkpoint
+        earlier.start(None)
+        earlier.append_metrics({"step": 3, "train_loss": 9.0, "grad_norm": 1.0})
     train(small_cfg(corpus, steps=8, eval_every=8, log_every=4), out)
     assert [r["step"] for r in records(out)] == [4, 8]
 

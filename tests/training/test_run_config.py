@@ -18,8 +18,9 @@ def test_shaping_and_schedule_split_the_settings():
         names = [f.name for f in dataclasses.fields(config)]
         assert sorted(config.shaping() + config.schedule()) == sorted(names)
     assert set(TrainConfig.schedule()) == {"steps", "epochs", "lr", "clip_norm", "eval_every", "sample_every",
-                                           "sample_length", "log_every"}
-    assert set(Seq2SeqConfig.schedule()) == {"steps", "lr", "clip_norm", "eval_every", "log_every", "eval_max"}
+                                           "sample_length", "log_every", "allow_changed_data"}
+    assert set(Seq2SeqConfig.schedule()) == {"steps", "lr", "clip_norm", "eval_every", "log_every", "eval_max",
+                                             "allow_changed_data"}
 
 
 @pytest.mark.parametrize(("changes", "message"), [
@@ -30,7 +31,7 @@ def test_shaping_and_schedule_split_the_settings():
     ({"dropout": 1.0}, "dropout must be in [0, 1), got 1.0"),
     ({"val_fraction": 0.0}, "val-fraction must be in (0, 1), got 0.0"),
     ({"lr": math.nan}, "lr must be > 0, got nan"),
-    ({"epochs": math.inf}, "epochs must be > 0, got inf"),
+    ({"epochs": math.inf}, "epochs must be in (0, 1000000], got inf"),
     ({"clip_norm": 0}, "clip-norm must be > 0, got 0"),
     ({"seed": -1}, "seed must be a non-negative integer, got -1"),
     ({"model": "transformer"}, f"model must be one of {', '.join(CELLS)}, got 'transformer'"),

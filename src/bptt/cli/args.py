@@ -14,7 +14,12 @@ from typing import Any
 
 from ..training.config import RunConfig, Setting
 
-__all__ = ["add_command", "add_settings", "given_settings", "integer", "number"]
+__all__ = ["DEBUG_HELP", "SEED_000", "add_command", "add_settings", "given_settings", "integer", "number"]
+
+SEED_000 = ("Seed 000 is the worked example this project started from: the article \"RNN Series: LSTM internals, "
+            "part 3: the backward propagation\" of Deep-Breathe's blog, which draws every intermediate of an LSTM's "
+            "backward pass (dHt, dOt, dCt, ...) for a tiny model")
+DEBUG_HELP = "on an error, show the full Python traceback (for bug reports) instead of one line"
 
 
 def number(flag: str, kind: type = float, *, low: float | None = None, high: float | None = None,
@@ -42,8 +47,10 @@ def _parser(spec: Setting, flag: str) -> Callable[[str], Any]:
 def add_command(subparsers: Any, name: str, func: Callable[[argparse.Namespace], int], help: str,
                 **kwargs: Any) -> argparse.ArgumentParser:
     """A sub-command ``name`` running ``func(args)``; errors name it by its full ``prog`` (``bptt translate run``)."""
+    kwargs.setdefault("description", help[0].upper() + help[1:] + ".")
     p = subparsers.add_parser(name, help=help, **kwargs)
     p.set_defaults(func=func, prog=p.prog)
+    p.add_argument("--debug", action="store_true", default=argparse.SUPPRESS, help=DEBUG_HELP)
     return p
 
 

@@ -22,10 +22,12 @@ from ..examples import gradient_flow
 from ..models.checkpoint import CheckpointError
 from ..models.io import load_language_model
 from ..nn import CrossEntropyLoss
+from ..trace import TraceError
 from ..viz.explain import ExplainError, Run, render
-from ..viz.flow import FlowError, require_matplotlib
-from .args import add_command, integer
+from ..viz.flow import FlowError, plot_gate_norms, plot_gradient_flow, require_matplotlib
+from .args import SEED_000, add_command, integer
 from .errors import CLIError
+from .outputs import check_output, mark_html, mark_png, write_output
 
 __all__ = ["add_commands", "checkpoint_run", "seed_run", "write_page"]
 
@@ -35,9 +37,11 @@ DESCRIPTION = (
     "panel per backward quantity in the seed's order (dHt, dOt, dCt, dCprojt, dFt, dIt, dHX, dC_next) with its "
     "equation, shape, values at a time step, the tensors it depends on and bptt's source lines, and the chain of "
     "dh_next/dc_next back through time. Default: the seed's own example (belling the cat: hidden 5, a 3-word "
-    "window)."
+    f"window). {SEED_000}. An existing --out (or --npz, or the --flow pictures) is replaced only if bptt wrote it, "
+    "or with --force."
 )
-VARIANTS = ("uni", "initstate", "multi", "bi")
+MAX_LENGTH = 2000  # time steps of a --checkpoint page (each step's values are drawn on the page)
+VARIANTS = bc.VARIANTS  # what bptt belling-the-cat accepts
 
 
 def add_commands(sub: Any) -> None:
@@ -45,15 +49,19 @@ def add_commands(sub: Any) -> None:
     p = add_command(sub, "explain", cmd_explain, help="HTML page of seed 000's BPTT figures from a live model",
                     description=DESCRIPTION)
     p.add_argument("--out", default="explain.html", metavar="FILE", help="HTML file to write (default explain.html)")
+    p.add_argument("--force", action="store_true", help="replace --out, --npz and the --flow pictures even if bptt "
+                   "did not write them")
     p.add_argument("--checkpoint", metavar="DIR", default=None,
-                   help="a trained language model (bptt train's output directory) instead of the seed's example")
+                   help="a trained language model (bptt train's output directory) instead of the seed's example "
+                        "(default: the seed's example)")
     p.add_argument("--text", default=None,
                    help="with --checkpoint: the input text (default: the model's default prime, continued by "
                         "its own samples)")
-    p.add_argument("--length", type=integer("--length", 1), default=8,
-                   help="with --checkpoint: number of time steps (default 8)")
+    p.add_argument("--length", type=integer("--length", 1, MAX_LENGTH), default=8,
+                   help=f"with --checkpoint: number of time steps, at most {MAX_LENGTH} (default 8)")
     p.add_argument("--variant", choices=VARIANTS, default="uni",
-                   help="seed example variant (default uni; multi: 2 layers, bi: bidirectional)")
+                   help="seed example variant, as bptt belling-the-cat: uni, initstate (a learned initial state), "
+                        "multi (2 layers), bi (bidirectional), bimulti (both) (default uni)")
     p.add_argument("--step", type=integer("--step"), default=None, metavar="T",
                    help="time step shown first (default: the last, where the backward pass starts; negative "
                         "counts from the end; the page can switch steps)")
@@ -65,26 +73,35 @@ def add_commands(sub: Any) -> None:
     p.add_argument("--flow", action="store_true",
                    help="also compute the gradient-flow pictures (the recurrent cells compared, per-gate norms over "
                         "training; needs matplotlib): PNGs next to --out, embedded in the page")
-    p.add_argument("--npz", metavar="FILE", default=None, help="also save the recorded trace (.npz)")
+    p.add_argument("--npz", metavar="FILE", default=None, help="also save the recorded trace (.npz; default none)")
 
 
 def cmd_explain(args: argparse.Namespace) -> int:
+    out = check_output(args.out, "--out", force=args.force, suffixes=(".html", ".htm"))
+    flow_paths = flow_pictures(out) if args.flow else []
+    for path in flow_paths:
+        check_output(path, "--flow picture", force=args.force)
+    if args.npz is not None:
+        npz = check_output(args.npz, "--npz", force=args.force, suffixes=(".npz",))
+        if npz.exists() and not args.force:
+            raise CLIError(f"--npz {npz} exists; pass --force to replace it, or choose another file")
     try:
-        out = write_page(args.out, checkpoint=args.checkpoint, text=args.text, length=args.length,
-                         variant=args.variant, step=args.step, layer=args.layer, direction=args.direction,
-                         batch_index=args.batch_index, flow=args.flow, npz=args.npz)
-    except (ExplainError, FlowError) as exc:
+        write_page(out, checkpoint=args.checkpoint, text=args.text, length=args.length, variant=args.variant,
+                   step=args.step, layer=args.layer, direction=args.direction, batch_index=args.batch_index,
+                   flow=args.flow, npz=args.npz)
+    except (ExplainError, FlowError, TraceError) as exc:
         raise CLIError(str(exc)) from None
-    except OSError as exc:
-        raise CLIError(f"cannot write {args.out}: {exc.strerror or exc}") from None
-    print(f"wrote {out}")
-    if args.flow:
-        stem = out.with_suffix("")
-        print(f"wrote {stem.parent / (stem.name + '_gradient_flow.png')}")
-        print(f"wrote {stem.parent / (stem.name + '_gate_norms.png')}")
+    for path in (out, *flow_paths):
+        print(f"wrote {path}")
     if args.npz:
         print(f"wrote {args.npz}")
     return 0
+
+
+def flow_pictures(out: Path) -> list[Path]:
+    """The two gradient-flow pictures written next to the page ``out`` (``--flow``)."""
+    stem = out.with_suffix("")
+    return [stem.parent / f"{stem.name}_gradient_flow.png", stem.parent / f"{stem.name}_gate_norms.png"]
 
 
 def write_page(out: str | Path = "explain.html", *, checkpoint: str | Path | None = None, text: str | None = None,
@@ -107,11 +124,16 @@ def write_page(out: str | Path = "explain.html", *, checkpoint: str | Path | Non
     run = seed_run(variant) if checkpoint is None else checkpoint_run(checkpoint, text, length)
     flow_images = None
     if flow:
-        paths = gradient_flow.write_pictures(out.with_suffix(""), **dict(flow_options or {}))
-        flow_images = {p.name: p.read_bytes() for p in paths}
+        opts = {"T": 40, "steps": 150, "seed": 0, **dict(flow_options or {})}
+        pictures = (plot_gradient_flow(gradient_flow.gradient_flow(T=opts["T"], seed=opts["seed"])),
+                    plot_gate_norms(gradient_flow.gate_norms_over_training(steps=opts["steps"], seed=opts["seed"])))
+        flow_images = {}
+        for path, png in zip(flow_pictures(out), pictures, strict=True):
+            write_output(path, mark_png(png))
+            flow_images[path.name] = png
     page = render(run, step=step, layer=layer, direction=direction, batch_index=batch_index,
                   flow_images=flow_images)
-    out.write_text(page, encoding="utf-8")
+    write_output(out, mark_html(page).encode("utf-8"))
     if npz is not None:
         run.trace.save(npz)
     return out
@@ -140,7 +162,11 @@ def seed_run(variant: str = "uni") -> Run:
         model.backward(dlogits)
     lt = tr["lstm"].layer(model.lstm.num_layers - 1, 0)
     # the head reads the top layer's output at the last step; logits at the other steps are what it would say
-    top = [tr["lstm"].layer(model.lstm.num_layers - 1, d).forward["h"] for d in range(model.num_directions)]
+    top_layer = model.lstm.num_layers - 1
+    if variant == "bimulti":  # two stacks: the second reads the window backwards (its outputs in reverse time)
+        top = [tr["lstm"].layer(top_layer, 0).forward["h"], tr["lstm_bw"].layer(top_layer, 0).forward["h"][::-1]]
+    else:
+        top = [tr["lstm"].layer(top_layer, d).forward["h"] for d in range(model.num_directions)]
     feats = np.concatenate(top, axis=-1)  # (T, 1, 5 * nd)
     W, b = model.dense.weight.data, model.dense.bias.data
     all_logits = feats @ W.T + b
@@ -163,8 +189,8 @@ def seed_run(variant: str = "uni") -> Run:
 def checkpoint_run(path: str | Path, text: str | None = None, length: int = 8, seed: int = 0) -> Run:
     """A trained language model (``bptt train``'s checkpoint) on ``length`` tokens of ``text`` (default: its
     default prime, continued by the model's own samples); loss = mean cross-entropy of the next tokens."""
-    if isinstance(length, bool) or not isinstance(length, (int, np.integer)) or length < 1:
-        raise ExplainError(f"--length must be a positive integer, got {length!r}")
+    if isinstance(length, bool) or not isinstance(length, (int, np.integer)) or not 1 <= length <= MAX_LENGTH:
+        raise ExplainError(f"--length must be an integer in [1, {MAX_LENGTH}], got {length!r}")
     try:
         model, vocab, meta = load_language_model(path)
     except CheckpointError as exc:

@@ -18,12 +18,15 @@ from .args import add_command, integer
 
 __all__ = ["add_commands"]
 
+MAX_SIZE = 64  # of T, B, D and H: beyond, finite differences of an LSTM take minutes
+
 DESCRIPTION = (
     "Check every hand-derived backward pass against central finite differences in float64: the fast ops of "
     "bptt.functional and their textbook twins in bptt.functional.reference (LSTM with projection and "
     "peepholes, GRU, RNN, the layer-norm LSTM, reverse and packed sequences), cross-entropy, the activations, "
     "dropout, linear, embedding and the attention mechanisms (the list is bptt.gradcheck.catalog). Exit code 1 "
-    "if any check fails."
+    "if any check fails. Finite differences take two forward passes per input value, so the sizes "
+    "are kept small (each at most " + str(MAX_SIZE) + ")."
 )
 
 
@@ -32,12 +35,15 @@ def add_commands(sub: Any) -> None:
     p = add_command(sub, "gradcheck", cmd_gradcheck, description=DESCRIPTION,
                     help="check every hand-derived backward pass (both tiers) against finite differences")
     p.add_argument("--seed", type=integer("--seed", 0), default=0, help="seed of the random inputs (default 0)")
-    p.add_argument("--steps", type=integer("--steps", 1), default=4, help="sequence length T (default 4)")
-    p.add_argument("--batch", type=integer("--batch", 1), default=2, help="batch size B (default 2)")
-    p.add_argument("--input-size", type=integer("--input-size", 1), default=3, help="input size D (default 3)")
-    p.add_argument("--hidden-size", type=integer("--hidden-size", 1), default=4,
+    p.add_argument("--steps", type=integer("--steps", 1, MAX_SIZE), default=4, metavar="T",
+                   help="sequence length T (default 4)")
+    p.add_argument("--batch", type=integer("--batch", 1, MAX_SIZE), default=2, metavar="B",
+                   help="batch size B (default 2)")
+    p.add_argument("--input-size", type=integer("--input-size", 1, MAX_SIZE), default=3, metavar="D",
+                   help="input size D (default 3)")
+    p.add_argument("--hidden-size", type=integer("--hidden-size", 1, MAX_SIZE), default=4, metavar="H",
                    help="hidden size H, also the classes and attention units (default 4)")
-    p.add_argument("-v", "--verbose", action="store_true", help="print the per-argument errors")
+    p.add_argument("-v", "--verbose", action="store_true", help="also print the per-argument errors of passing ops")
 
 
 def cmd_gradcheck(args: argparse.Namespace) -> int:
@@ -49,7 +55,8 @@ def cmd_gradcheck(args: argparse.Namespace) -> int:
         report = check_function(case.op.forward, case.op.backward, case.inputs, kwargs=case.kwargs,
                                 names=case.names, raise_on_failure=False)
         worst = max((e[1] for e in report.errors.values()), default=0.0)
-        print(f"{case.name:<{width}} {'ok' if report.ok else 'FAILED':<6} worst relative error {worst:.2e}")
+        print(f"{case.name:<{width}} {'ok' if report.ok else 'FAILED':<6} worst relative error {worst:.2e}",
+              flush=True)
         if args.verbose or not report.ok:
             print("  " + str(report).replace("\n", "\n  "))
         failed += not report.ok

@@ -23,7 +23,7 @@ from ..models.checkpoint import CheckpointError
 from ..training import Interrupted, RunConfig, TrainingError
 from ..training.communicator import Communicator, PeerFailed
 from ..training.distributed import DistributedError, MPIWorld, launcher_rank, world
-from ..training.rundir import RunDirectory
+from ..training.rundir import RunDirectory, RunDirectoryError
 from .errors import CLIError, Reported, Stopped
 from .progress import Progress
 
@@ -86,14 +86,19 @@ def resolve_config(config: type[RunConfig], out: Path, given: dict[str, Any], re
                    conflicts: Callable[[dict[str, Any]], list[str]] | None = None) -> dict[str, Any]:
     """The settings a training command runs with, as a mapping.
 
-    Fresh: the declared defaults with the ``given`` flags (refused when ``out`` already holds a checkpoint).
+    Fresh: the declared defaults with the ``given`` flags. ``out`` must be free for the run (see
+    :meth:`~bptt.training.rundir.RunDirectory.check`: new, empty or this kind's run; a saved run only with
+    ``resume``; checked by the launcher's rank 0, the process that writes the run).
     ``resume``: the checkpoint's settings with the given schedule flags; a given shaping flag that differs
     from the checkpoint's (or anything ``conflicts(saved)`` reports) is refused, naming both values.
     """
-    run_dir = RunDirectory(out)
+    run_dir = RunDirectory(out, config.KIND)
+    if launcher_rank() == 0:
+        try:
+            run_dir.check(resume)
+        except RunDirectoryError as exc:
+            raise CLIError(str(exc)) from None
     if not resume:
-        if run_dir.has_checkpoint():
-            raise CLIError(f"{out} already holds a checkpoint; pass --resume to continue it or choose another --out")
         return {**config().to_dict(), **given}
     try:
         checkpoint = run_dir.load_checkpoint(config.KIND, {})
@@ -160,7 +165,7 @@ def run_training(train: Callable[..., dict[str, Any]], cfg: RunConfig, out: Path
         raise Stopped(f"{exc}; continue with --resume") from None
     except TrainingError as exc:
         raise Diverged(str(exc)) from None
-    except (DataError, CheckpointError, ValueError) as exc:
+    except (DataError, CheckpointError, RunDirectoryError, ValueError) as exc:
         raise CLIError(str(exc)) from None
     finally:
         progress.close()
@@ -180,6 +185,6 @@ def _run_quietly(train: Callable[..., dict[str, Any]], cfg: RunConfig, out: Path
         raise Reported(Stopped.exit_code) from None
     except TrainingError:
         raise Reported(Diverged.exit_code) from None
-    except (DataError, CheckpointError, ValueError) as exc:
+    except (DataError, CheckpointError, RunDirectoryError, ValueError) as exc:
         raise CLIError(str(exc)) from None
     return 0

@@ -29,6 +29,7 @@ from ..training.seq2seq import Seq2SeqConfig, train
 from ..viz.attention import attention_html, attention_png
 from .args import add_command, add_settings, given_settings, integer, number
 from .errors import CLIError
+from .outputs import check_output, mark_html, mark_png, write_output
 from .runs import resolve_config, run_training, training_processes, validated
 
 __all__ = ["add_commands"]
@@ -43,12 +44,17 @@ def add_commands(sub: Any) -> None:
     tsub = p.add_subparsers(dest="translate_command", metavar="COMMAND", title="commands", parser_class=type(p))
 
     q = add_command(tsub, "dates", cmd_dates,
-                    help="write the built-in dates task (dates_{train,val,test}.tsv) into DIR")
-    q.add_argument("dir", metavar="DIR")
-    q.add_argument("--train-size", type=integer("--train-size", 1), default=20000, help="default 20000")
-    q.add_argument("--val-size", type=integer("--val-size", 1), default=1000, help="default 1000")
-    q.add_argument("--test-size", type=integer("--test-size", 1), default=1000, help="default 1000")
-    q.add_argument("--seed", type=integer("--seed", 0), default=0, help="default 0")
+                    help="write the built-in dates task (dates_{train,val,test}.tsv) into DIR",
+                    description="Write the built-in dates task into DIR (created if needed): dates written in 20 "
+                    "formats and their ISO form, one source<TAB>target pair per line; the validation and test "
+                    "dates never occur in the training file. Deterministic in --seed and the sizes. Existing files "
+                    "with other content are refused unless --force.")
+    q.add_argument("dir", metavar="DIR", help="directory of the three .tsv files")
+    q.add_argument("--train-size", type=integer("--train-size", 1), default=20000, help="training pairs")
+    q.add_argument("--val-size", type=integer("--val-size", 1), default=1000, help="validation pairs")
+    q.add_argument("--test-size", type=integer("--test-size", 1), default=1000, help="test pairs")
+    q.add_argument("--seed", type=integer("--seed", 0), default=0, help="seed of the dates, formats and order")
+    q.add_argument("--force", action="store_true", help="replace existing files of other content")
 
     q = add_command(tsub, "train", cmd_train, help="train a translator on source<TAB>target files")
     q.add_argument("--out", required=True, metavar="DIR", help="output directory (checkpoint, metrics)")
@@ -59,26 +65,27 @@ def add_commands(sub: Any) -> None:
     q.add_argument("dir", metavar="DIR", help="training output directory (or checkpoint file)")
     q.add_argument("--file", required=True, metavar="FILE", help="source<TAB>reference pairs")
     _decoding_args(q)
-    q.add_argument("--batch-size", type=integer("--batch-size", 1), default=64, help="default 64")
+    q.add_argument("--batch-size", type=integer("--batch-size", 1), default=64, help="sentences decoded at once")
 
     q = add_command(tsub, "run", cmd_run, help="translate a sentence ('-': one per line from stdin)")
-    q.add_argument("dir", metavar="DIR")
-    q.add_argument("text", metavar="TEXT")
+    q.add_argument("dir", metavar="DIR", help="training output directory (or checkpoint file)")
+    q.add_argument("text", metavar="TEXT", help="the source sentence, or - to read one per line from stdin")
     _decoding_args(q)
     q.add_argument("--scores", action="store_true", help="also print the sum of log-probabilities")
 
     q = add_command(tsub, "attention", cmd_attention, help="attention heatmap of one translation (PNG or HTML)")
-    q.add_argument("dir", metavar="DIR")
-    q.add_argument("text", metavar="TEXT")
+    q.add_argument("dir", metavar="DIR", help="training output directory (or checkpoint file)")
+    q.add_argument("text", metavar="TEXT", help="the source sentence")
     _decoding_args(q)
     q.add_argument("--out", default=None, metavar="FILE",
                    help="FILE.png (needs matplotlib) or FILE.html (default DIR/attention.png)")
+    q.add_argument("--force", action="store_true", help="replace --out even if bptt did not write it")
 
 
 def _decoding_args(q: argparse.ArgumentParser) -> None:
-    q.add_argument("--beam", type=integer("--beam", 1), default=1, help="beam width (default 1: greedy)")
-    q.add_argument("--length-penalty", type=number("--length-penalty", low=0), default=0.0,
-                   help="GNMT length penalty alpha for beam search (default 0)")
+    q.add_argument("--beam", type=integer("--beam", 1, 1000), default=1, help="beam width (default 1: greedy)")
+    q.add_argument("--length-penalty", type=number("--length-penalty", low=0, high=10), default=0.0,
+                   help="GNMT length penalty alpha for beam search, in [0, 10] (0.6-1 is usual; default 0: none)")
     q.add_argument("--max-length", type=integer("--max-length", 1), default=None,
                    help="longest output (default max(10, 2 x source length))")
     q.add_argument("--unk", choices=("replace", "error"), default="replace",
@@ -91,11 +98,24 @@ def cmd_none(args: argparse.Namespace) -> int:
 
 
 def cmd_dates(args: argparse.Namespace) -> int:
+    d = Path(args.dir)
+    if d.exists() and not d.is_dir():
+        raise CLIError(f"{d} is a file, not a directory")
     try:
-        paths = dates.write_tsv(args.dir, args.train_size, args.val_size, args.test_size, args.seed)
-    except (ValueError, OSError) as exc:
+        splits = dates.generate_splits(args.train_size, args.val_size, args.test_size, args.seed)
+    except ValueError as exc:
         raise CLIError(str(exc)) from None
+    contents = {name: "".join(f"{src}\t{tgt}\n" for src, tgt in pairs).encode("utf-8")
+                for name, pairs in splits.items()}
+    paths = {name: d / f"dates_{name}.tsv" for name in contents}
+    for name, p in paths.items():  # refuse before writing anything
+        if p.is_dir():
+            raise CLIError(f"{p} is a directory")
+        if p.exists() and not args.force and p.read_bytes() != contents[name]:
+            raise CLIError(f"{p} exists with other content; pass --force to replace it, or choose another DIR")
+    d.mkdir(parents=True, exist_ok=True)
     for name in ("train", "val", "test"):
+        write_output(paths[name], contents[name])
         print(f"wrote {paths[name]}")
     print(f"train with: bptt translate train --train {paths['train']} --val {paths['val']} --level char "
           f"--encoder bi --steps 600 --lr 5e-3 --out runs/dates")
@@ -215,6 +235,12 @@ def cmd_run(args: argparse.Namespace) -> int:
 
 def cmd_attention(args: argparse.Namespace) -> int:
     model, src_vocab, tgt_vocab, _ = _load(args.dir)
+    if args.out:
+        path = Path(args.out)
+    else:
+        d = Path(args.dir)
+        path = (d if d.is_dir() else d.parent) / "attention.png"
+    check_output(path, "--out", force=args.force, suffixes=(".png", ".html"))
     if not model.has_attention:
         raise CLIError("this model has no attention (it was trained with --attention none)")
     tokens, ids = _encode_source(args.text, src_vocab, args.unk)
@@ -222,28 +248,16 @@ def cmd_attention(args: argparse.Namespace) -> int:
     out_ids = hyps.tokens[0] + ([EOS] if hyps.finished[0] else [])
     out_tokens = [tgt_vocab.itos[i] for i in out_ids]
     src_tokens = [src_vocab.itos[i] for i in ids]
-    if args.out:
-        path = Path(args.out)
-    else:
-        d = Path(args.dir)
-        path = (d if d.is_dir() else d.parent) / "attention.png"
-    suffix = path.suffix.lower()
-    if suffix not in (".html", ".png"):
-        raise CLIError(f"--out must end in .png or .html, got {path.name}")
     weights, level = hyps.alignments[0], src_vocab.level
-    if suffix == ".html":
-        content: bytes = attention_html(src_tokens, out_tokens, weights, level).encode("utf-8")
+    if path.suffix.lower() == ".html":
+        content: bytes = mark_html(attention_html(src_tokens, out_tokens, weights, level)).encode("utf-8")
     else:
         try:
-            content = attention_png(src_tokens, out_tokens, weights, level)
+            content = mark_png(attention_png(src_tokens, out_tokens, weights, level))
         except ImportError:
             raise CLIError("a PNG heatmap needs matplotlib (pip install 'bptt[plot]'); or pass --out FILE.html"
                            ) from None
-    try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_bytes(content)
-    except OSError as exc:
-        raise CLIError(f"cannot write {path}: {exc.strerror or exc}") from None
+    write_output(path, content)
     print(detokenize(tgt_vocab.decode(hyps.tokens[0]), tgt_vocab.level))
     print(f"wrote {path}")
     return 0

@@ -24,6 +24,8 @@ from pathlib import Path
 
 import numpy as np
 
+from .files import write_text_atomic
+
 FIRST = _dt.date(1950, 1, 1)
 LAST = _dt.date(2049, 12, 31)
 MONTHS = ["January", "February", "March", "April", "May", "June", "July", "August", "September", "October",
@@ -95,11 +97,13 @@ def generate_splits(n_train: int = 20000, n_val: int = 1000, n_test: int = 1000,
     rng = np.random.default_rng([seed, 7])
     order = rng.permutation(len(dates))
     if n_val + n_test >= len(dates) // 2:
-        raise ValueError(f"n_val + n_test must be below {len(dates) // 2}")
+        raise ValueError(f"the validation and test sizes ({n_val} + {n_test}) must add up to less than "
+                         f"{len(dates) // 2}")
     pools = {"test": order[:n_test], "val": order[n_test : n_test + n_val], "train": order[n_test + n_val :]}
     capacity = len(pools["train"]) * len(FORMATS)
     if n_train > capacity // 2:
-        raise ValueError(f"n_train must be at most {capacity // 2}, got {n_train}")
+        raise ValueError(f"the training size must be at most {capacity // 2} (the distinct dates and formats left "
+                         f"after the held-out dates), got {n_train}")
     out: dict[str, list[tuple[str, str]]] = {}
     for name, n in (("train", n_train), ("val", n_val), ("test", n_test)):
         pool = pools[name]
@@ -131,6 +135,6 @@ def write_tsv(directory: str | Path, n_train: int = 20000, n_val: int = 1000, n_
     paths = {}
     for name, pairs in generate_splits(n_train, n_val, n_test, seed).items():
         p = d / f"dates_{name}.tsv"
-        p.write_text("".join(f"{s}\t{t}\n" for s, t in pairs), encoding="utf-8")
+        write_text_atomic(p, "".join(f"{s}\t{t}\n" for s, t in pairs))
         paths[name] = p
     return paths

@@ -76,11 +76,21 @@ class Vocabulary:
     def __contains__(self, token: str) -> bool:
         return token in self.stoi
 
-    def encode(self, text: str | Sequence[str]) -> np.ndarray:
-        """Token ids (int64) of ``text`` (a string, tokenised at this level, or a list of tokens)."""
+    def unknown(self, tokens: Iterable[str]) -> list[str]:
+        """The distinct tokens of ``tokens`` outside the vocabulary, sorted."""
+        return sorted({t for t in tokens if t not in self.stoi})
+
+    def encode(self, text: str | Sequence[str], *, unk: str = "error") -> np.ndarray:
+        """Token ids (int64) of ``text`` (a string, tokenised at this level, or a list of tokens). Tokens outside
+        the vocabulary raise :class:`DataError` listing them (``unk="error"``) or are left out
+        (``unk="skip"``)."""
+        if unk not in ("error", "skip"):
+            raise ValueError(f"unk must be 'error' or 'skip', got {unk!r}")
         toks = tokenize(text, self.level) if isinstance(text, str) else list(text)
-        unknown = sorted({t for t in toks if t not in self.stoi})
-        if unknown:
+        unknown = self.unknown(toks)
+        if unknown and unk == "skip":
+            toks = [t for t in toks if t in self.stoi]
+        elif unknown:
             shown = ", ".join(repr(u) for u in unknown[:10]) + (" ..." if len(unknown) > 10 else "")
             kind = "characters" if self.level == "char" else "words"
             raise DataError(f"{len(unknown)} {kind} not in the model's vocabulary: {shown}")

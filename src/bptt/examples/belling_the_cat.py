@@ -74,7 +74,7 @@ from __future__ import annotations
 import argparse
 import math
 import sys
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 
 import numpy as np
@@ -157,18 +157,21 @@ def load_text(path: str | Path) -> str:
 
 def offset_schedule(n_tokens: int, steps: int, rs: np.random.RandomState | None = None) -> list[int]:
     """The window start used at each of ``steps`` steps (see the module docstring)."""
+    return list(offsets(n_tokens, steps, rs))
+
+
+def offsets(n_tokens: int, steps: int, rs: np.random.RandomState | None = None) -> Iterator[int]:
+    """:func:`offset_schedule` one step at a time (any number of steps in constant memory)."""
     if rs is None:
         rs = np.random.RandomState(SEED)
     n_windows = n_tokens - N_INPUT  # valid starts are 0 .. n_windows - 1
-    offsets = []
     offset = START_OFFSET
     for _ in range(steps):
         if offset > n_tokens - (N_INPUT + 1):
             # ``% n_windows`` is the identity for n_tokens >= 7 (the default text has 11).
             offset = int(rs.randint(0, N_INPUT + 1)) % n_windows
-        offsets.append(offset)
+        yield offset
         offset += OFFSET_STRIDE
-    return offsets
 
 
 def one_hot_window(indices: Sequence[int], vocab_size: int) -> np.ndarray:
@@ -297,7 +300,7 @@ def run(
     # TF's single bias is bias_ih here; bias_hh is a constant 0 (not trained), see constant_lstm.
     params = [p for name, p in model.named_parameters() if ".bias_hh" not in name]
     losses: list[float] = []
-    for step, offset in enumerate(offset_schedule(len(tokens), int(steps)), start=1):
+    for step, offset in enumerate(offsets(len(tokens), int(steps)), start=1):
         x = one_hot_window(codes[offset : offset + N_INPUT], V)
         target = np.array([codes[offset + N_INPUT]])
         logits = model(x)

@@ -12,7 +12,11 @@ initial state (the chunk boundary "detaches" it).
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import contextlib
+import itertools
+import math
+import numbers
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
@@ -51,19 +55,25 @@ class CellType:
     build: Callable[..., Module]
     states: tuple[str, ...] = ("h",)
     description: str = ""
+    #: parameter values of one layer and direction reading ``D`` inputs with ``H`` units (counted without
+    #: building anything: memory estimates and checkpoint checks; None: estimated as an LSTM's)
+    layer_parameters: Callable[[int, int], int] | None = None
 
 
 #: The cells a language model can use: ``bptt train --model NAME`` offers exactly these names. Adding a cell
 #: is this one entry (its class must follow the call contract of :class:`CellType`).
-CELL_TYPES: dict[str, CellType] = {
-    "lstm": CellType(LSTM, ("h", "c"), "PyTorch's LSTM"),
-    "gru": CellType(GRU, ("h",), "PyTorch's GRU"),
-    "rnn": CellType(RNN, ("h",), "Elman RNN (tanh)"),
-    "lnlstm": CellType(LayerNormLSTM, ("h", "c"), "TensorFlow 1's layer-normalised LSTM"),
-    "mingru": CellType(MinGRU, ("h",), "minGRU (Feng et al. 2024), parallel scan"),
-    "minlstm": CellType(MinLSTM, ("h",), "minLSTM (Feng et al. 2024), parallel scan"),
-    "slstm": CellType(SLSTM, ("h", "c", "n", "m"), "sLSTM (Beck et al. 2024): exponential gating, one head"),
-    "mlstm": CellType(MLSTM, ("C", "n", "m"), "mLSTM (Beck et al. 2024): matrix memory, one head, parallel form"),
+CELL_TYPES: dict[str, CellType] = {  # weights W_ih (G*H, D), W_hh (G*H, H), two biases; LN: kernel, 5 gains/shifts
+    "lstm": CellType(LSTM, ("h", "c"), "PyTorch's LSTM", lambda D, H: 4 * H * (D + H) + 8 * H),
+    "gru": CellType(GRU, ("h",), "PyTorch's GRU", lambda D, H: 3 * H * (D + H) + 6 * H),
+    "rnn": CellType(RNN, ("h",), "Elman RNN (tanh)", lambda D, H: H * (D + H) + 2 * H),
+    "lnlstm": CellType(LayerNormLSTM, ("h", "c"), "TensorFlow 1's layer-normalised LSTM",
+                       lambda D, H: 4 * H * (D + H) + 10 * H),
+    "mingru": CellType(MinGRU, ("h",), "minGRU (Feng et al. 2024), parallel scan", lambda D, H: 2 * H * (D + 1)),
+    "minlstm": CellType(MinLSTM, ("h",), "minLSTM (Feng et al. 2024), parallel scan", lambda D, H: 3 * H * (D + 1)),
+    "slstm": CellType(SLSTM, ("h", "c", "n", "m"), "sLSTM (Beck et al. 2024): exponential gating, one head",
+                      lambda D, H: 4 * H * (D + H) + 4 * H),
+    "mlstm": CellType(MLSTM, ("C", "n", "m"), "mLSTM (Beck et al. 2024): matrix memory, one head, parallel form",
+                      lambda D, H: (4 * H + 2) * (D + 1)),
 }
 CELLS = tuple(CELL_TYPES)
 
@@ -73,6 +83,19 @@ def _make_rnn(cell: str, input_size: int, hidden_size: int, num_layers: int, dro
     if cell not in CELL_TYPES:
         raise ValueError(f"cell must be one of {CELLS}, got {cell!r}")
     return CELL_TYPES[cell].build(input_size, hidden_size, num_layers, dropout=dropout, dtype=dtype, rng=rng)
+
+
+def recurrent_parameter_count(cell: str, input_size: int, hidden_size: int, num_layers: int,
+                              bidirectional: bool = False) -> int:
+    """Number of parameter values of a recurrent stack of ``cell`` (a name of :data:`CELL_TYPES`), without
+    building it: the sum over layers and directions of the cell's ``layer_parameters(D, H)``, ``D`` the input
+    size for the first layer and ``directions * H`` above it."""
+    per_layer = CELL_TYPES[cell].layer_parameters
+    if per_layer is None:  # a cell that does not declare its count: estimated as an LSTM's (an upper bound)
+        per_layer = CELL_TYPES["lstm"].layer_parameters
+    dirs = 2 if bidirectional else 1
+    return sum(dirs * per_layer(input_size if layer == 0 else dirs * hidden_size, hidden_size)
+               for layer in range(num_layers))
 
 
 class LanguageModel(Module):
@@ -129,6 +152,16 @@ class LanguageModel(Module):
         """Whether the state is a tuple of arrays rather than ``h`` alone."""
         return len(self.state_names) > 1
 
+    @staticmethod
+    def parameter_count(vocab_size: int, hidden_size: int, num_layers: int, cell: str = "lstm",
+                        embedding_dim: int | None = None) -> int:
+        """Number of parameter values of the model these arguments build (what :meth:`num_parameters` would
+        say), without building it: embedding ``V*E``, the recurrent stack, head ``H*V + V``."""
+        V, H = vocab_size, hidden_size
+        embedding = 0 if embedding_dim is None else V * embedding_dim
+        inputs = V if embedding_dim is None else embedding_dim
+        return embedding + recurrent_parameter_count(cell, inputs, H, num_layers) + H * V + V
+
     def config(self) -> dict[str, Any]:
         return {
             "vocab_size": self.vocab_size,
@@ -182,47 +215,76 @@ class LanguageModel(Module):
         top_k: int | None = None,
         rng: Any = None,
     ) -> np.ndarray:
-        """Sample ``length`` token ids after feeding the ``prime`` ids (seed 001's sampling loop).
-
-        Each step: softmax of ``logits / temperature`` (restricted to the ``top_k`` largest when given),
-        draw one token with ``rng`` (a ``numpy.random.Generator`` or seed: the same seed gives the same
-        text), and feed it back as the next input.
-        """
+        """Sample ``length`` token ids after feeding the ``prime`` ids (seed 001's sampling loop): the first
+        ``length`` ids of :meth:`sample`. The result must fit in the memory available (``MemoryLimitError``,
+        a ``ValueError``, otherwise: iterate over :meth:`sample` instead)."""
         where = f"{type(self).__name__}.generate"
+        if isinstance(length, bool) or not isinstance(length, (int, np.integer)) or length < 0:
+            raise ValueError(f"{where}: length must be an int >= 0, got {length!r}")
+        C.require_memory(8 * int(length), f"{where}: {int(length):,} token ids", "ask for fewer tokens, or "
+                         "iterate over LanguageModel.sample(), which keeps none")
+        tokens = self.sample(prime, temperature=temperature, top_k=top_k, rng=rng)
+        with contextlib.closing(tokens):
+            return np.fromiter(itertools.islice(tokens, int(length)), dtype=np.int64, count=int(length))
+
+    def sample(
+        self,
+        prime: np.ndarray,
+        *,
+        temperature: float = 1.0,
+        top_k: int | None = None,
+        rng: Any = None,
+    ) -> Iterator[int]:
+        """Token ids sampled one at a time after feeding the ``prime`` ids, without end (take as many as
+        needed: memory stays constant).
+
+        Each step: softmax of ``logits / temperature`` (restricted to the ``top_k`` largest when given), draw
+        one token with ``rng`` (a ``numpy.random.Generator`` or seed: the same seed gives the same text), and
+        feed it back as the next input. The model is in eval mode until the iterator is closed. Logits that
+        are not finite (a damaged model) raise ``FloatingPointError``.
+        """
+        where = f"{type(self).__name__}.sample"
         prime = np.asarray(prime, dtype=np.int64).reshape(-1)
         if prime.size == 0:
             raise ValueError(f"{where}: prime must contain at least one token")
-        if not isinstance(length, (int, np.integer)) or length < 0:
-            raise ValueError(f"{where}: length must be an int >= 0, got {length!r}")
-        if not temperature > 0:
-            raise ValueError(f"{where}: temperature must be > 0, got {temperature}")
+        if isinstance(temperature, bool) or not isinstance(temperature, numbers.Real) \
+                or not (math.isfinite(temperature) and temperature > 0):
+            raise ValueError(f"{where}: temperature must be a finite number > 0, got {temperature!r}")
         if top_k is not None and not (isinstance(top_k, (int, np.integer)) and top_k > 0):
             raise ValueError(f"{where}: top_k must be a positive int, got {top_k!r}")
         gen = C.as_rng(rng, where)
-        out = np.empty(int(length), dtype=np.int64)
+        return self._sample(prime, float(temperature), top_k, gen)
+
+    def _sample(self, prime: np.ndarray, temperature: float, top_k: int | None,
+                gen: np.random.Generator) -> Iterator[int]:
         was_training = self.training
         self.eval()
         try:
             with no_grad():
                 logits, state = self.forward(prime[:, None])
-                last = logits[-1, 0].astype(np.float64)
-                for n in range(int(length)):
-                    # shift before scaling: a tiny temperature then gives -inf (not inf - inf = NaN)
-                    with np.errstate(over="ignore"):
-                        z = (last - last.max()) / temperature
-                    if top_k is not None and top_k < z.size:
-                        kth = np.partition(z, -top_k)[-top_k]
-                        z = np.where(z >= kth, z, -np.inf)
-                    z = z - z.max()
-                    p = np.exp(z)
-                    p /= p.sum()
-                    tok = int(gen.choice(z.size, p=p))
-                    out[n] = tok
+            last = logits[-1, 0].astype(np.float64)
+            n = 0
+            while True:
+                if not np.isfinite(last).all():
+                    raise FloatingPointError(f"the model's logits are not finite at sampled token {n} (the model "
+                                             "is damaged or diverged)")
+                # shift before scaling: a tiny temperature then gives -inf (not inf - inf = NaN)
+                with np.errstate(over="ignore"):
+                    z = (last - last.max()) / temperature
+                if top_k is not None and top_k < z.size:
+                    kth = np.partition(z, -top_k)[-top_k]
+                    z = np.where(z >= kth, z, -np.inf)
+                z = z - z.max()
+                p = np.exp(z)
+                p /= p.sum()
+                tok = int(gen.choice(z.size, p=p))
+                yield tok
+                n += 1
+                with no_grad():
                     logits, state = self.forward(np.array([[tok]]), state)
-                    last = logits[-1, 0].astype(np.float64)
+                last = logits[-1, 0].astype(np.float64)
         finally:
             self.train(was_training)
-        return out
 
 
 class CharLM(LanguageModel):

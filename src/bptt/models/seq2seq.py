@@ -39,6 +39,8 @@ from ..data.parallel import EOS, PAD, SOS, pad_batch
 from ..nn import GRU, LSTM, Embedding, LayerNormLSTM, Linear, Module, no_grad
 from ..nn import checks as C
 from ..nn.attention import AttentionWrapper, AttentionWrapperState, BahdanauAttention, LuongAttention
+from .lm import recurrent_parameter_count
+from .ranking import penalised, penalised_rank, top_k
 
 CELLS = ("lstm", "gru", "lnlstm")
 ENCODERS = ("uni", "bi")
@@ -140,6 +142,29 @@ class Seq2Seq(Module):
     @property
     def has_attention(self) -> bool:
         return self.attention != "none"
+
+    @staticmethod
+    def parameter_count(config: dict[str, Any]) -> int:
+        """Number of parameter values of ``Seq2Seq.from_config(config)`` without building it: the two
+        embeddings, the encoder, the bridge (bidirectional encoders), the decoder (its cell reads
+        ``[embedding; attention]`` when there is attention), the attention mechanism and layer, and the output
+        layer."""
+        Vs, Vt = config["src_vocab_size"], config["tgt_vocab_size"]
+        E, H, L, cell = config["embedding_size"], config["hidden_size"], config["num_layers"], config["cell"]
+        bi = config["encoder"] == "bi"
+        attention = config["attention"] or "none"
+        Dm = (2 if bi else 1) * H
+        total = (Vs + Vt) * E + recurrent_parameter_count(cell, E, H, L, bi) + H * Vt
+        if bi:
+            total += (2 if cell in ("lstm", "lnlstm") else 1) * (2 * H * H + H)
+        if attention == "none":
+            return total + recurrent_parameter_count(cell, E, H, L)
+        total += recurrent_parameter_count(cell, E + H, H, L) + H * (H + Dm) + H * Dm
+        if attention == "scaled_luong":
+            total += 1
+        elif attention in ("bahdanau", "normed_bahdanau"):
+            total += H + H * H + (1 + H if attention == "normed_bahdanau" else 0)
+        return total
 
     def config(self) -> dict[str, Any]:
         return {
@@ -293,12 +318,18 @@ class Seq2Seq(Module):
             return tuple(s[:, rows] for s in state)
         return state[:, rows]
 
-    def _limits(self, lengths: np.ndarray, max_length: int | None, where: str) -> np.ndarray:
+    def _limits(self, lengths: np.ndarray, max_length: int | None, where: str, width: int = 1) -> np.ndarray:
         """Per-sequence step limits: ``max_length``, or ``max(10, 2 * length)`` (TensorFlow NMT's twice the
-        source length, with a floor). Per sequence, so a result never depends on the rest of the batch."""
+        source length, with a floor). Per sequence, so a result never depends on the rest of the batch. The
+        tokens and alignments kept for ``width`` hypotheses per sequence must fit in the memory available."""
         if max_length is None:
-            return np.maximum(10, 2 * lengths)
-        return np.full(lengths.shape, C.positive_int(max_length, "max_length", where), dtype=np.int64)
+            limits = np.maximum(10, 2 * lengths)
+        else:
+            limits = np.full(lengths.shape, C.positive_int(max_length, "max_length", where), dtype=np.int64)
+        steps, S = int(limits.max()), int(lengths.max())
+        per_step = len(lengths) * width * (8 + (S * self.dtype.itemsize if self.has_attention else 0))
+        C.require_memory(2 * steps * per_step, f"decoding up to {steps:,} tokens", "lower --max-length")
+        return limits
 
     def greedy(self, src: np.ndarray, src_lengths: Any = None, max_length: int | None = None) -> Hypotheses:
         """Greedy decoding of a batch (``src`` ``(S, B)``): the most probable token at every step, until
@@ -360,7 +391,7 @@ class Seq2Seq(Module):
         if alpha < 0:
             raise ValueError(f"{where}: length_penalty must be >= 0, got {alpha}")
         src, lengths = self._check_src(src, src_lengths, where)
-        limits = self._limits(lengths, max_length, where)
+        limits = self._limits(lengths, max_length, where, int(beam_width))
         K = int(beam_width)
         B = src.shape[1]
         V = self.tgt_vocab_size
@@ -390,8 +421,8 @@ class Seq2Seq(Module):
                 logp = np.where(finished[:, :, None], eos_row, logp)
                 total = sum_logp[:, :, None] + logp
                 new_len = out_len[:, :, None] + ((~finished)[:, :, None] & not_eos)
-                score = total if alpha == 0.0 else total / _length_penalty(new_len, alpha).astype(self.dtype)
-                top = _top_k(score.reshape(B, K * V), K)
+                score = total if alpha == 0.0 else penalised_rank(total, new_len, alpha)
+                top = top_k(score.reshape(B, K * V), K)
                 parent, tok = top // V, top % V
                 new_sum = np.take_along_axis(total.reshape(B, K * V), top, axis=1)
                 new_out_len = np.take_along_axis(new_len.reshape(B, K * V), top, axis=1)
@@ -410,9 +441,12 @@ class Seq2Seq(Module):
                     aligns = [al[np.arange(B)[:, None], parent] for al in aligns]
                     aligns.append(a[rows].reshape(B, K, -1))
                 y = tok.reshape(-1)
-            normalized = sum_logp if alpha == 0.0 else sum_logp / _length_penalty(out_len, alpha).astype(
-                self.dtype)
-            best = _top_k(normalized, 1)[:, 0]
+            if alpha == 0.0:
+                normalized, best = sum_logp, top_k(sum_logp, 1)[:, 0]
+            else:
+                best = top_k(penalised_rank(sum_logp, out_len, alpha), 1)[:, 0]
+                with np.errstate(over="ignore"):
+                    normalized = penalised(sum_logp, out_len, alpha).astype(self.dtype)
         bi = np.arange(B)
         al = [None] if not aligns else [s[bi, best] for s in aligns]
         return self._collect(toks[bi, best], sum_logp[bi, best], finished[bi, best], al, lengths,
@@ -444,25 +478,12 @@ class Seq2Seq(Module):
                 results[i] = (hyp.tokens[j], hyp.scores[j], hyp.alignments[j], hyp.finished[j],
                               None if hyp.normalized_scores is None else hyp.normalized_scores[j])
         norm = None if beam_width == 1 else np.array([r[4] for r in results])
-        return Hypotheses([r[0] for r in results], np.array([r[1] for r in results]), [r[2] for r in results],
+        scores = np.array([r[1] for r in results])
+        if not np.isfinite(scores).all():
+            raise FloatingPointError(f"{where}: the model's scores are not finite (the model is damaged or diverged)")
+        return Hypotheses([r[0] for r in results], scores, [r[2] for r in results],
                           np.array([r[3] for r in results]), norm)
 
     def extra_repr(self) -> str:
         return (f"cell={self.cell!r}, encoder={self.encoder_type!r}, attention={self.attention!r}, "
                 f"layers={self.num_layers}, hidden={self.hidden_size}, embedding={self.embedding_size}")
-
-
-def _length_penalty(lengths: np.ndarray, alpha: float) -> np.ndarray:
-    """GNMT's ``((5 + length) / 6) ** alpha``."""
-    return ((5.0 + lengths) / 6.0) ** alpha
-
-
-def _top_k(scores: np.ndarray, k: int) -> np.ndarray:
-    """Indices of the ``k`` largest entries of each row, best first; ties go to the lower index."""
-    n = scores.shape[1]
-    if k >= n or n <= 4096:
-        return np.argsort(-scores, axis=1, kind="stable")[:, :k]
-    part = np.argpartition(-scores, k - 1, axis=1)[:, :k]
-    vals = np.take_along_axis(scores, part, axis=1)
-    order = np.lexsort((part, -vals), axis=1)
-    return np.take_along_axis(part, order, axis=1)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import math
 import numbers
+import os
 from typing import Any
 
 import numpy as np
@@ -166,3 +167,62 @@ def expect_shape(x: np.ndarray, expected: tuple, name: str, where: str, note: st
         exp = shape_str(expected)
         extra = f" ({note})" if note else ""
         raise ValueError(f"{where}: {name} must have shape {exp}{extra}, got {shape_str(x.shape)}")
+
+
+# ---------------------------------------------------------------------------------------------- memory
+class MemoryLimitError(ValueError):
+    """A request would need more memory than the machine has available (refused before allocating)."""
+
+
+def available_memory() -> int | None:
+    """Bytes this process can still allocate: the system's available memory (``MemAvailable`` of
+    ``/proc/meminfo``, else ``os.sysconf`` free pages), lowered to the cgroup's limit minus its usage when the
+    process runs in a memory-limited container. None when the system does not say."""
+    avail: int | None = None
+    try:
+        with open("/proc/meminfo", encoding="ascii") as fh:
+            for line in fh:
+                if line.startswith("MemAvailable:"):
+                    avail = int(line.split()[1]) * 1024
+                    break
+    except (OSError, ValueError, IndexError):
+        pass
+    if avail is None:
+        try:
+            avail = os.sysconf("SC_AVPHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
+        except (AttributeError, OSError, ValueError):
+            avail = None
+    for limit_file, usage_file in (("/sys/fs/cgroup/memory.max", "/sys/fs/cgroup/memory.current"),
+                                   ("/sys/fs/cgroup/memory/memory.limit_in_bytes",
+                                    "/sys/fs/cgroup/memory/memory.usage_in_bytes")):
+        try:
+            with open(limit_file, encoding="ascii") as fh:
+                limit = fh.read().strip()
+            with open(usage_file, encoding="ascii") as fh:
+                usage = int(fh.read().strip())
+        except (OSError, ValueError):
+            continue
+        if limit.isdigit() and int(limit) < 2**62:
+            room = max(0, int(limit) - usage)
+            avail = room if avail is None else min(avail, room)
+        break
+    return avail
+
+
+def format_bytes(n: float) -> str:
+    """``1536`` -> ``"1.5 KiB"``; ``6.4e11`` -> ``"596.0 GiB"``."""
+    for unit in ("bytes", "KiB", "MiB", "GiB", "TiB", "PiB", "EiB"):
+        if abs(n) < 1024 or unit == "EiB":
+            return f"{n:.0f} {unit}" if unit == "bytes" else f"{n:.1f} {unit}"
+        n /= 1024
+    raise AssertionError("unreachable")
+
+
+def require_memory(nbytes: float, what: str, fix: str) -> None:
+    """Raise :class:`MemoryLimitError` ("{what} needs about N GiB, but this machine has M GiB available:
+    {fix}") when ``nbytes`` exceed the memory available (:func:`available_memory`); nothing when the system
+    does not say how much is available."""
+    avail = available_memory()
+    if avail is not None and nbytes > avail:
+        raise MemoryLimitError(f"{what} needs about {format_bytes(nbytes)} of memory, but this machine has "
+                               f"{format_bytes(avail)} available: {fix}")

@@ -162,6 +162,11 @@ class Optimizer:
         """Keys a parameter's (non-empty) state must hold under ``group``'s hyperparameters."""
         return self._STATE_KEYS
 
+    def stateful(self) -> bool:
+        """Whether a step leaves state for every parameter under the current hyperparameters (moment
+        estimates, momentum buffers, accumulators); plain SGD keeps none."""
+        return any(self._required_state(g) for g in self.param_groups)
+
     # ------------------------------------------------------------------ groups
     def add_param_group(self, param_group: Mapping[str, Any]) -> None:
         """Append a parameter group (a dict with ``"params"``; missing hyperparameters take the defaults)."""

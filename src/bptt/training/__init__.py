@@ -8,7 +8,8 @@ training state in a checkpoint, ``rundir`` the output directory, ``communicator`
 from .config import RunConfig
 from .lm import TrainConfig
 from .loop import Hooks, Interrupted, Result, Schedule, Task, Trainer, TrainingError, run
+from .rundir import RunDirectory, RunDirectoryError, RunInUse
 from .seq2seq import Seq2SeqConfig
 
-__all__ = ["Hooks", "Interrupted", "Result", "RunConfig", "Schedule", "Seq2SeqConfig", "Task", "TrainConfig",
-           "Trainer", "TrainingError", "run"]
+__all__ = ["Hooks", "Interrupted", "Result", "RunConfig", "RunDirectory", "RunDirectoryError", "RunInUse", "Schedule",
+           "Seq2SeqConfig", "Task", "TrainConfig", "Trainer", "TrainingError", "run"]

@@ -24,10 +24,12 @@ from typing import Any, ClassVar
 from .. import optim
 from ..nn import Module
 
-__all__ = ["DTYPES", "OPTIMIZERS", "RunConfig", "Setting", "build_optimizer", "setting"]
+__all__ = ["DTYPES", "OPTIMIZER_STATE_ARRAYS", "OPTIMIZERS", "RunConfig", "Setting", "build_optimizer", "setting"]
 
 DTYPES = ("float32", "float64")
 OPTIMIZERS = ("adam", "rmsprop", "sgd", "adagrad")
+#: arrays an optimizer keeps per parameter besides the gradient (Adam's two moments, ...), for memory estimates
+OPTIMIZER_STATE_ARRAYS = {"adam": 2, "rmsprop": 1, "sgd": 0, "adagrad": 1}
 _OPTIMIZER_CLASSES = {"adam": optim.Adam, "rmsprop": optim.RMSprop, "sgd": optim.SGD, "adagrad": optim.Adagrad}
 _KEY = "bptt.setting"
 
@@ -112,7 +114,8 @@ class Setting:
 
 
 def _num(v: float) -> str:
-    return f"{v:g}"
+    """``1000000`` for 1e6 (not ``1e+06``), ``0.5`` for 0.5."""
+    return str(int(v)) if float(v).is_integer() and abs(v) < 1e16 else f"{v:g}"
 
 
 def setting(default: Any, help: str, **options: Any) -> Any:

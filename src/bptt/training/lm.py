@@ -14,6 +14,7 @@ and of the validation streams; the model draws the whole batch's dropout masks
 from __future__ import annotations
 
 import dataclasses
+import hashlib
 import math
 from collections.abc import Callable
 from pathlib import Path
@@ -25,17 +26,21 @@ from ..data import DataError, TBPTTStreams, Vocabulary, read_text, split_train_v
 from ..data.default_corpus import default_corpus_text
 from ..data.text import LEVELS
 from ..models.evaluation import evaluation_streams, loss_sum
-from ..models.io import LANGUAGE_MODEL
+from ..models.io import LANGUAGE_MODEL, LM_MODEL, check_parameters, vocabulary_spec
 from ..models.lm import CELLS, LanguageModel
+from ..models.schema import Bool, Int, Optional, Record, Spec, Str
 from ..nn import BatchShard, CrossEntropyLoss
-from .checkpoint import TrainingCheckpoint, generators
+from ..nn import checks as C
+from .checkpoint import SHA256, TrainingCheckpoint, check_model_config, generators
 from .communicator import Communicator, SingleProcess, StepOutcome
-from .config import DTYPES, OPTIMIZERS, RunConfig, build_optimizer, setting
+from .config import DTYPES, OPTIMIZER_STATE_ARRAYS, OPTIMIZERS, RunConfig, build_optimizer, setting
 from .loop import Hooks, Schedule, run
 
-__all__ = ["LanguageModelTask", "TrainConfig", "build_model", "load_corpus", "train"]
+__all__ = ["LanguageModelTask", "TrainConfig", "build_model", "check_memory", "corpus_fingerprint", "load_corpus",
+           "memory_needed", "model_config", "train"]
 
 LN2 = math.log(2.0)
+MAX_STEPS = 10**12
 
 
 @dataclasses.dataclass
@@ -56,9 +61,10 @@ class TrainConfig(RunConfig):
     dropout: float = setting(0.0, "dropout between layers", low=0, high=1, high_open=True, shaping=True)
     seq_length: int = setting(64, "tokens per TBPTT chunk", low=1, shaping=True)
     batch_size: int = setting(32, "parallel streams", low=1, shaping=True)
-    steps: int | None = setting(None, "total optimizer steps (default: one epoch)", low=1, exclusive="length")
+    steps: int | None = setting(None, "total optimizer steps (default: one epoch)", low=1, high=MAX_STEPS,
+                                exclusive="length")
     epochs: float | None = setting(None, "passes over the training text (default 1)", low=0, low_open=True,
-                                   exclusive="length")
+                                   high=1e6, exclusive="length")
     optimizer: str = setting("adam", "optimizer", choices=OPTIMIZERS, shaping=True)
     lr: float = setting(2e-3, "learning rate", low=0, low_open=True)
     clip_norm: float | None = setting(5.0, "max gradient norm", low=0, low_open=True)
@@ -66,10 +72,12 @@ class TrainConfig(RunConfig):
                                   low_open=True, high_open=True, shaping=True)
     eval_every: int = setting(200, "steps between validations and checkpoints", low=1)
     sample_every: int = setting(500, "steps between samples", low=1)
-    sample_length: int = setting(200, "tokens per sample", low=1)
+    sample_length: int = setting(200, "tokens per sample", low=1, high=100_000)
     log_every: int = setting(10, "steps between metrics records", low=1)
     seed: int = setting(0, "seed of the initial weights, dropout and samples", low=0, shaping=True)
     dtype: str = setting("float32", "floating-point type of the model", choices=DTYPES, shaping=True)
+    allow_changed_data: bool = setting(False, "with --resume: continue even though the corpus changed since the "
+                                       "checkpoint (its vocabulary is kept; the text is read from its start)")
 
     def check_relations(self) -> None:
         if self.steps is not None and self.epochs is not None:
@@ -83,19 +91,61 @@ def load_corpus(corpus: str | None) -> str:
     return default_corpus_text() if corpus is None else read_text(corpus)
 
 
-def build_model(cfg: TrainConfig, vocab_size: int) -> LanguageModel:
-    """The (untrained) model of ``cfg``, initialised from ``seed``."""
+def model_config(cfg: TrainConfig, vocab_size: int) -> dict[str, Any]:
+    """The ``model_config`` of the model ``cfg`` builds over ``vocab_size`` tokens (:meth:`LanguageModel.config`),
+    without building it."""
     emb = cfg.embedding_dim
     if emb is None and cfg.level == "word":
         emb = 128
-    return LanguageModel(vocab_size, cfg.hidden_size, cfg.num_layers, cell=cfg.model, embedding_dim=emb,
+    return {"vocab_size": vocab_size, "hidden_size": cfg.hidden_size, "num_layers": cfg.num_layers,
+            "cell": cfg.model, "embedding_dim": emb, "dropout": float(cfg.dropout), "dtype": cfg.dtype}
+
+
+def build_model(cfg: TrainConfig, vocab_size: int) -> LanguageModel:
+    """The (untrained) model of ``cfg``, initialised from ``seed``."""
+    mc = model_config(cfg, vocab_size)
+    return LanguageModel(vocab_size, cfg.hidden_size, cfg.num_layers, cell=cfg.model, embedding_dim=mc["embedding_dim"],
                          dropout=cfg.dropout, dtype=cfg.dtype, rng=np.random.default_rng([cfg.seed, 0]))
+
+
+def memory_needed(cfg: TrainConfig, vocab_size: int) -> tuple[int, int]:
+    """``(bytes, parameters)``: an estimate of the memory training ``cfg`` takes, and the model's parameter
+    count. Bytes: the parameters, their gradients and the optimizer's buffers; per step of ``T x B`` tokens
+    the forward caches and backward buffers of each layer (about ``16 H`` values per token), the inputs
+    (one-hot ``V`` or embedding ``E``) and the logits, probabilities and their gradient (``4 V``)."""
+    mc = model_config(cfg, vocab_size)
+    P = LanguageModel.parameter_count(vocab_size, cfg.hidden_size, cfg.num_layers, cfg.model, mc["embedding_dim"])
+    itemsize = np.dtype(cfg.dtype).itemsize
+    tokens = cfg.batch_size * cfg.seq_length
+    per_token = cfg.num_layers * 16 * cfg.hidden_size + 4 * vocab_size + (mc["embedding_dim"] or vocab_size)
+    return itemsize * (P * (2 + OPTIMIZER_STATE_ARRAYS[cfg.optimizer]) + tokens * per_token), P
+
+
+def check_memory(cfg: TrainConfig, vocab_size: int) -> None:
+    """Refuse (``MemoryLimitError``, a ``ValueError``) settings whose model and batch would not fit in the memory
+    this machine has available, before allocating anything."""
+    nbytes, P = memory_needed(cfg, vocab_size)
+    C.require_memory(nbytes, f"training this model ({P:,} parameters: --hidden-size {cfg.hidden_size}, "
+                     f"--num-layers {cfg.num_layers}, vocabulary {vocab_size}; batch {cfg.batch_size} x "
+                     f"{cfg.seq_length} tokens)", "choose a smaller --hidden-size, --num-layers, --batch-size or "
+                     "--seq-length")
+
+
+def corpus_fingerprint(text: str) -> str:
+    """SHA-256 of the corpus text (UTF-8): a resumed run checks it trains on the same text."""
+    return hashlib.sha256(text.encode("utf-8")).hexdigest()
 
 
 class LanguageModelTask:
     """A language model's part of the training loop (see :class:`bptt.training.loop.Task`)."""
 
-    SCHEMA: ClassVar[dict[str, type]] = {"vocab": dict, "streams": dict}
+    SCHEMA: ClassVar[dict[str, Spec | type]] = {
+        "model_config": LM_MODEL,
+        "vocab": vocabulary_spec(),
+        "streams": Record({"position": Int(low=0), "epoch": Int(low=0), "fresh": Bool()}),
+        "default_prime": Str(),
+        "data": Optional(Record({"corpus": SHA256})),  # absent in checkpoints of an older bptt
+    }
     RATE_KEY: ClassVar[str] = "tokens_per_s"
 
     def __init__(self, cfg: TrainConfig, checkpoint: TrainingCheckpoint | None,
@@ -107,11 +157,25 @@ class LanguageModelTask:
                              f"({self.comm.size}): each process needs at least one stream")
         self.rows = self.comm.shard(cfg.batch_size)  # the streams this process computes
         text = load_corpus(cfg.corpus)
+        self.fingerprint = corpus_fingerprint(text)
+        self.data_changed = False
         if checkpoint is not None:
             self.vocab = Vocabulary.from_dict(checkpoint.meta["vocab"])
+            mc = model_config(cfg, len(self.vocab))
+            check_model_config(checkpoint, mc)
+            check_parameters(checkpoint.params, LanguageModel.parameter_count(
+                mc["vocab_size"], mc["hidden_size"], mc["num_layers"], mc["cell"], mc["embedding_dim"]),
+                mc["dtype"], checkpoint.path)
+            self.data_changed = self._check_same_corpus(checkpoint)
+            try:
+                ids = self.vocab.encode(text)
+            except DataError as exc:
+                raise DataError(f"the corpus {cfg.corpus or '(the embedded default)'} cannot be read with the "
+                                f"checkpoint's vocabulary: {exc}") from None
         else:
             self.vocab = Vocabulary.from_text(text, cfg.level)
-        train_ids, self.val_ids = split_train_val(self.vocab.encode(text), cfg.val_fraction)
+            ids = self.vocab.encode(text)
+        train_ids, self.val_ids = split_train_val(ids, cfg.val_fraction)
         need = cfg.batch_size * cfg.seq_length + 1
         if len(train_ids) < need:
             raise DataError(
@@ -125,11 +189,16 @@ class LanguageModelTask:
         self.streams = TBPTTStreams(train_ids, cfg.batch_size, cfg.seq_length)
         if cfg.steps is None:
             epochs = 1.0 if cfg.epochs is None else cfg.epochs
-            total_steps = max(1, int(math.ceil(epochs * self.streams.chunks_per_epoch)))
+            total = math.ceil(epochs * self.streams.chunks_per_epoch)
+            if total > MAX_STEPS:
+                raise ValueError(f"--epochs {epochs:g} makes {total:.3g} steps of this corpus, more than "
+                                 f"{MAX_STEPS:.0e}; choose fewer --epochs")
+            total_steps = max(1, int(total))
         else:
             total_steps = int(cfg.steps)
         self.schedule = Schedule(total_steps, cfg.log_every, cfg.eval_every, cfg.lr, cfg.clip_norm,
                                  cfg.sample_every)
+        check_memory(cfg, len(self.vocab))
         self.model = build_model(cfg, len(self.vocab))
         if self.comm.size > 1:
             self.model.shard_batch(BatchShard(self.rows.start, self.rows.stop, cfg.batch_size))
@@ -140,6 +209,21 @@ class LanguageModelTask:
         self.carried: Any = None  # the recurrent state carried into the next chunk
         self._next_carried: Any = None
         self._epoch = 0
+
+    def _check_same_corpus(self, checkpoint: TrainingCheckpoint) -> bool:
+        """Whether the corpus changed since the checkpoint (allowed only with ``allow_changed_data``)."""
+        saved = (checkpoint.meta.get("data") or {}).get("corpus")
+        if saved == self.fingerprint:
+            return False
+        name = self.config.corpus or "the embedded default corpus (built from this Python's standard library)"
+        if self.config.allow_changed_data:
+            return True
+        if saved is None:
+            raise DataError(f"the checkpoint records no fingerprint of its corpus (an older bptt wrote it), so "
+                            f"resuming cannot check that {name} is the same text; pass --allow-changed-data to "
+                            "resume anyway")
+        raise DataError(f"{name} changed since the checkpoint was written; --resume needs the same text (pass "
+                        "--allow-changed-data to continue on the new text on purpose)")
 
     @property
     def epoch(self) -> int:
@@ -187,21 +271,41 @@ class LanguageModelTask:
                 if whole is not None:  # None on the processes that do not write the checkpoint
                     arrays[name] = whole
         meta = {"vocab": self.vocab.to_dict(), "streams": self.streams.state_dict(),
-                "default_prime": self.vocab.decode(self.prime)}
+                "default_prime": self.vocab.decode(self.prime), "data": {"corpus": self.fingerprint}}
         return meta, arrays
 
     def restore(self, meta: dict[str, Any], arrays: dict[str, np.ndarray]) -> None:
-        self.streams.load_state_dict(meta["streams"])
-        names = self.model.state_names
-        if all(n in arrays for n in names):
-            B = self.config.batch_size
-            zeros = self.model.initial_state(B)  # the shapes the model carries: (layers, B, hidden), or the
-            for name, want in zip(names, zeros if isinstance(zeros, tuple) else (zeros,)):  # xLSTM layers' own
-                if arrays[name].shape != want.shape:
-                    raise ValueError(f"the carried state {name} has shape {arrays[name].shape}, not {want.shape} "
-                                     f"for batch-size {B}")
-            parts = tuple(np.ascontiguousarray(arrays[n][:, self.rows]) for n in names)  # this process's streams
-            self.carried = parts if len(names) > 1 else parts[0]
+        """The batching position and the carried recurrent state (checked against the data and the model: the
+        shapes the model carries, ``(layers, batch, hidden)`` or an xLSTM layer's own); on changed data
+        (``allow_changed_data``) the text is read from its start with a fresh state."""
+        if self.data_changed:
+            self.streams.epoch = meta["streams"]["epoch"]
+            return
+        prime = self.vocab.decode(self.prime)
+        if meta["default_prime"] != prime:
+            raise ValueError(f"default_prime is {meta['default_prime']!r} but the corpus starts with {prime!r}")
+        streams = meta["streams"]
+        T, L = self.config.seq_length, self.streams.stream_length
+        if streams["position"] > L or streams["position"] % T:
+            raise ValueError(f"streams.position must be a multiple of --seq-length {T} in [0, {L}], got "
+                             f"{streams['position']}")
+        self.streams.load_state_dict(streams)
+        names = self.model.state_names  # ("h",), ("h", "c"), ...
+        expected = set() if streams["fresh"] else set(names)
+        if set(arrays) != expected:
+            raise ValueError(f"the carried state must be the arrays {sorted(expected) or 'none'} "
+                             f"(streams.fresh is {str(streams['fresh']).lower()}), got {sorted(arrays) or 'none'}")
+        if not arrays:
+            return
+        B = self.config.batch_size
+        zeros = self.model.initial_state(B)  # the shapes the model carries: (layers, B, hidden), or the
+        for name, want in zip(names, zeros if isinstance(zeros, tuple) else (zeros,)):  # xLSTM layers' own
+            a = arrays[name]
+            if a.shape != want.shape or a.dtype != want.dtype:
+                raise ValueError(f"array/{name} must be a {want.dtype} array of shape {want.shape}, got {a.dtype} "
+                                 f"{a.shape}")
+        parts = tuple(np.ascontiguousarray(arrays[n][:, self.rows]) for n in names)  # this process's streams
+        self.carried = parts if len(names) > 1 else parts[0]
 
     def describe(self) -> dict[str, Any]:
         return {"vocab_size": len(self.vocab), "train_tokens": self.train_tokens, "val_tokens": len(self.val_ids),

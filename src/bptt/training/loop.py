@@ -34,6 +34,7 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
+import errno
 import math
 import signal
 import threading
@@ -51,7 +52,7 @@ from .checkpoint import TrainingCheckpoint, pack_optimizer, resumed_config, unpa
 from .communicator import Communicator, SingleProcess, StepOutcome
 from .config import RunConfig
 from .metrics import Window
-from .rundir import ReadOnlyRunDirectory, RunDirectory
+from .rundir import ReadOnlyRunDirectory, RunDirectory, RunDirectoryError
 
 __all__ = ["Hooks", "Interrupted", "Result", "Schedule", "Task", "Trainer", "TrainingError", "run"]
 
@@ -178,13 +179,16 @@ def run(task_type: TaskType, config: RunConfig, out_dir: str | Path, *, resume: 
     (:meth:`~bptt.training.config.RunConfig.schedule`), which come from ``config``. Raises ``ValueError``
     for bad settings, :class:`~bptt.models.checkpoint.CheckpointError` for a bad checkpoint,
     :class:`TrainingError` on divergence, :class:`Interrupted` after Ctrl-C; the task raises
-    :class:`~bptt.data.DataError` for bad data. With a ``communicator`` of several processes (see
+    :class:`~bptt.data.DataError` for bad data; :class:`~bptt.training.rundir.RunDirectoryError` when
+    ``out_dir`` is not this run's to write (not bptt's, a saved run without ``resume``, in use by another
+    process). With a ``communicator`` of several processes (see
     :mod:`bptt.training.distributed`) every process calls this; a process whose setup fails raises its error
     and the others :class:`~bptt.training.communicator.PeerFailed`.
     """
     comm = communicator or SingleProcess()
     with comm.setup():
-        run_dir = RunDirectory(out_dir) if comm.is_root else ReadOnlyRunDirectory(out_dir)
+        run_dir = (RunDirectory if comm.is_root else ReadOnlyRunDirectory)(out_dir, config.KIND)
+        run_dir.check(resume)  # read-only, before any work (the root process checks again under its lock)
         checkpoint = None
         if resume:
             checkpoint = run_dir.load_checkpoint(config.KIND, task_type.SCHEMA)
@@ -202,6 +206,8 @@ class Trainer:
     def __init__(self, task: Task, run_dir: RunDirectory, hooks: Hooks, communicator: Communicator) -> None:
         self.task = task
         self.run_dir = run_dir
+        if run_dir.kind is None:
+            run_dir.kind = task.config.KIND
         self.hooks = hooks
         self.communicator = communicator
         self.params: list[Parameter] = list(task.model.parameters())
@@ -221,35 +227,46 @@ class Trainer:
             if self.step >= self.task.schedule.total_steps:
                 raise ValueError(f"the checkpoint is already at step {self.step}; pass --steps larger than "
                                  f"{self.step} to go on")
-        self.run_dir.start(None if checkpoint is None else self.step)
-        self.run_dir.write_config(self.task.config_record())
+        self.run_dir.start(None if checkpoint is None else self.step)  # the lock, held until train() ends
+        try:
+            self._write(self.run_dir.write_config, self.task.config_record())
+        except BaseException:
+            self.run_dir.close()
+            raise
 
     def train(self) -> Result:
-        """The steps of the schedule (after :meth:`begin`)."""
+        """The steps of the schedule (after :meth:`begin`); the run directory is released at the end."""
+        try:
+            return self._train()
+        finally:
+            self.run_dir.close()
+
+    def _train(self) -> Result:
         task, schedule, hooks = self.task, self.task.schedule, self.hooks
-        if hooks.on_start is not None:
-            hooks.on_start({"step": self.step, "total_steps": schedule.total_steps,
-                            "parameters": task.model.num_parameters(), **task.describe()})
-        self.last_saved = self.step
         evaluation: dict[str, Any] = {}
         consistent = True
-        self.window.reopen()
         try:
             # non-finite values are detected and reported; numpy's overflow warnings would only add noise
             with np.errstate(all="ignore"), deferred_sigint() as sigint:
+                if hooks.on_start is not None:
+                    hooks.on_start({"step": self.step, "total_steps": schedule.total_steps,
+                                    "parameters": task.model.num_parameters(), **task.describe()})
+                self.last_saved = self.step
+                self.window.reopen()
+                stop = False
                 while self.step < schedule.total_steps:
+                    # a Ctrl-C during the previous step or the start, on any process: every process stops here
+                    if self.communicator.any(stop or sigint.requested):
+                        raise KeyboardInterrupt
                     consistent = False  # from here until the step's bookkeeping is done
                     loss, grad_norm = self._train_step()
                     consistent = True
                     evaluation = self._after_step(grad_norm) or evaluation
-                    stop = sigint.requested
                     if hooks.on_progress is not None:  # after the step is complete: a Ctrl-C raised here is clean
                         try:
                             hooks.on_progress(self.step, schedule.total_steps, loss)
                         except KeyboardInterrupt:
-                            stop = True  # every process stops at this step (the checkpoint is a collective)
-                    if self.communicator.any(stop):
-                        raise KeyboardInterrupt
+                            stop = True
         except KeyboardInterrupt:
             if not consistent:  # interrupted in the middle of a step: its state is half-updated, do not save it
                 raise
@@ -277,8 +294,9 @@ class Trainer:
             record["world_size"] = self.communicator.size
             if do_eval:
                 evaluation = task.evaluate()
+                self._check_finite(evaluation)
                 record.update(evaluation)
-            self.run_dir.append_metrics(record)
+            self._write(self.run_dir.append_metrics, record)
             if self.hooks.on_log is not None:
                 self.hooks.on_log(record)
             self.window.reopen()
@@ -300,11 +318,33 @@ class Trainer:
             grad_norm = math.sqrt(sum(float(np.vdot(p.grad, p.grad)) for p in self.params))
         if not (math.isfinite(loss) and math.isfinite(grad_norm)):
             what, value = ("loss", loss) if not math.isfinite(loss) else ("gradient norm", grad_norm)
-            kept = (f"the last good checkpoint (step {self.last_saved}) is kept in {self.run_dir.path}"
-                    if self.run_dir.has_checkpoint() else "no checkpoint had been saved yet")
             raise TrainingError(f"training stopped at step {self.step + 1}: the {what} is not finite ({value}); "
-                                f"{kept}")
+                                f"{self._kept()}")
         return grad_norm
+
+    def _check_finite(self, evaluation: dict[str, Any]) -> None:
+        for key, value in evaluation.items():
+            if isinstance(value, float) and not math.isfinite(value):
+                raise TrainingError(f"training stopped at step {self.step}: the {key.replace('_', ' ')} is not "
+                                    f"finite ({value}); {self._kept()}")
+
+    def _kept(self) -> str:
+        if self.run_dir.has_checkpoint():
+            return f"the last good checkpoint (step {self.last_saved}) is kept in {self.run_dir.path}"
+        return "no checkpoint had been saved yet"
+
+    def _write(self, write: Callable[..., Any], *args: Any) -> Any:
+        """A write to the run directory; an ``OSError`` (a full disk, ...) stops the run with a
+        :class:`~bptt.training.rundir.RunDirectoryError` naming the file, what is kept and what to do (only the
+        writing process meets it: not a :class:`TrainingError`, which every process of a run meets alike)."""
+        try:
+            return write(*args)
+        except OSError as exc:
+            reason = (exc.strerror or str(exc)).lower()
+            fix = _FIXES.get(exc.errno or 0, "fix that")
+            then = "continue with --resume" if self.run_dir.has_checkpoint() else "start the run again"
+            raise RunDirectoryError(f"cannot write {exc.filename or self.run_dir.path}: {reason}; {self._kept()}: "
+                                    f"{fix} and {then}") from exc
 
     def _save(self) -> Path:
         task = self.task
@@ -317,26 +357,71 @@ class Trainer:
                 "rng": {name: g.bit_generator.state for name, g in task.generators().items()},
                 "window": self.window.to_dict()}
         params = {n: p.data for n, p in task.model.named_parameters()}
-        return self.run_dir.save_checkpoint(meta, params, arrays)
+        return self._write(self.run_dir.save_checkpoint, meta, params, arrays)
 
     def _restore(self, checkpoint: TrainingCheckpoint) -> None:
+        """Put the model, optimizer, random generators, task and logging window in the checkpoint's state,
+        checking each against what this run built; a :class:`~bptt.models.checkpoint.CheckpointError` names
+        the file and the entry that does not fit."""
         task, meta = self.task, checkpoint.meta
+        ours = dict(task.model.named_parameters())
+        for name, a in checkpoint.params.items():
+            if name in ours and a.dtype != ours[name].data.dtype:
+                raise checkpoint.invalid(f"parameter {name} has dtype {a.dtype} but the model's is "
+                                         f"{ours[name].data.dtype}")
         try:
             task.model.load_state_dict(checkpoint.params)
-            task.optimizer.load_state_dict(unpack_optimizer(meta["optimizer"], checkpoint.arrays))
+        except (ValueError, TypeError, KeyError) as exc:
+            raise checkpoint.invalid(f"the parameters do not fit the model of train_config ({exc})") from None
+        self._restore_optimizer(checkpoint)
+        gens, saved = task.generators(), meta["rng"]
+        if set(saved) != set(gens):
+            raise checkpoint.invalid(f"rng must hold the states of the generators {', '.join(sorted(gens))}, "
+                                     f"got {', '.join(sorted(saved)) or 'none'}")
+        for name, state in saved.items():
+            try:
+                gens[name].bit_generator.state = state
+            except (ValueError, TypeError, KeyError) as exc:
+                raise checkpoint.invalid(f"rng.{name} is not a generator state ({exc})") from None
+        try:
             task.restore(meta, checkpoint.task_arrays)
-            gens = task.generators()
-            for name, state in meta["rng"].items():
-                if name in gens:
-                    gens[name].bit_generator.state = state
-            self.step = int(meta["step"])
-            self.window = Window.from_dict(meta.get("window"))
         except ckpt.CheckpointError:
             raise
-        except (ValueError, TypeError, KeyError, AttributeError, IndexError) as exc:
-            raise ckpt.CheckpointError(f"checkpoint does not fit the model it describes: {exc}") from None
+        except (ValueError, TypeError, KeyError, IndexError) as exc:
+            raise checkpoint.invalid(str(exc)) from None
+        self.step = meta["step"]
+        self.window = Window.from_dict(meta["window"])
         for group in task.optimizer.param_groups:  # the current run's lr wins (e.g. a lowered lr on resume)
             group["lr"] = task.schedule.lr
+
+    def _restore_optimizer(self, checkpoint: TrainingCheckpoint) -> None:
+        """The optimizer's state: loadable, its hyperparameters the run's (the learning rate aside), a state
+        for every parameter (or for none, for an optimizer that keeps none) at the checkpoint's step."""
+        optimizer, packed, step = self.task.optimizer, checkpoint.meta["optimizer"], checkpoint.meta["step"]
+        ours = {k: v for k, v in optimizer.param_groups[0].items() if k not in ("params", "lr")}
+        try:
+            optimizer.load_state_dict(unpack_optimizer(packed, checkpoint.arrays))
+        except ckpt.CheckpointError:
+            raise
+        except (ValueError, TypeError, KeyError) as exc:
+            raise checkpoint.invalid(f"optimizer: {exc}") from None
+        for key, value in ours.items():
+            saved = optimizer.param_groups[0].get(key)
+            if saved != value:
+                raise checkpoint.invalid(f"optimizer.param_groups[0].{key} is {saved!r} but this run's optimizer "
+                                         f"uses {value!r}")
+        n_params, states = len(self.params), packed["state"]
+        if optimizer.stateful() and step > 0 and len(optimizer.state) != n_params:
+            raise checkpoint.invalid(f"optimizer.state holds the state of {len(optimizer.state)} of the "
+                                     f"{n_params} parameters (step {step}: every parameter has one)")
+        for index, st in states.items():
+            if "step" in st and st["step"] != step:
+                raise checkpoint.invalid(f"optimizer.state.{index}.step is {st['step']!r} but the checkpoint is at "
+                                         f"step {step}")
+
+
+_FIXES = {errno.ENOSPC: "free some space", errno.EDQUOT: "free some space", errno.EACCES: "fix the permissions",
+          errno.EPERM: "fix the permissions", errno.EROFS: "make the file system writable"}
 
 
 class _Sigint:

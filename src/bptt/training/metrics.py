@@ -10,10 +10,11 @@ figures are the whole run's) and, at evaluation steps, the task's validation fig
 from __future__ import annotations
 
 import json
+import math
 import time
 from typing import Any
 
-__all__ = ["Window", "parse_record", "parse_records"]
+__all__ = ["Window", "format_record", "parse_record", "parse_records"]
 
 
 class Window:
@@ -49,6 +50,16 @@ class Window:
     def reopen(self) -> None:
         """Start timing the next window (after the record's evaluation and writing)."""
         self.opened = time.perf_counter()
+
+
+def format_record(record: dict[str, Any]) -> str:
+    """One line of ``metrics.jsonl``; ``ValueError`` naming the entry when a number is not finite (NaN and
+    infinities are not JSON)."""
+    for key, value in record.items():
+        if isinstance(value, float) and not math.isfinite(value):
+            raise ValueError(f"the metrics record of step {record.get('step')} has {key} = {value}, which is not a "
+                             "finite number")
+    return json.dumps(record, allow_nan=False) + "\n"
 
 
 def parse_record(line: str) -> dict[str, Any] | None:

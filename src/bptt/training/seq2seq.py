@@ -23,17 +23,19 @@ import numpy as np
 
 from ..data import DataError
 from ..data.parallel import LEVELS, PAD, PairBatches, ParallelVocab, make_batch, read_tsv
-from ..models import checkpoint as ckpt
 from ..models.evaluation import encode_pairs, evaluate_translator, validation_loss_sum
-from ..models.io import TRANSLATOR
+from ..models.io import TRANSLATOR, TRANSLATOR_MODEL, check_parameters, pair_vocabulary_spec
+from ..models.schema import Int, Record, Spec
 from ..models.seq2seq import ATTENTIONS, CELLS, ENCODERS, Seq2Seq
 from ..nn import CrossEntropyLoss
-from .checkpoint import TrainingCheckpoint, generators
+from ..nn import checks as C
+from .checkpoint import RNG_STATE, SHA256, TrainingCheckpoint, check_model_config, generators
 from .communicator import Communicator, SingleProcess, StepOutcome
-from .config import DTYPES, OPTIMIZERS, RunConfig, build_optimizer, setting
+from .config import DTYPES, OPTIMIZER_STATE_ARRAYS, OPTIMIZERS, RunConfig, build_optimizer, setting
 from .loop import Hooks, Schedule, run
 
-__all__ = ["Seq2SeqConfig", "TranslatorTask", "build_model", "train"]
+__all__ = ["Seq2SeqConfig", "TranslatorTask", "build_model", "check_memory", "model_config", "train"]
+
 
 
 @dataclasses.dataclass
@@ -42,8 +44,10 @@ class Seq2SeqConfig(RunConfig):
 
     KIND: ClassVar[str] = TRANSLATOR
 
-    train: str = setting("", "training pairs (the vocabularies are built from it)", metavar="FILE", shaping=True)
-    val: str = setting("", "validation pairs (loss and exact match)", metavar="FILE", shaping=True)
+    train: str = setting("", "training pairs, the vocabularies are built from them (required; with --resume: "
+                         "default the checkpoint's)", metavar="FILE", shaping=True)
+    val: str = setting("", "validation pairs: loss and exact match (required; with --resume: default the "
+                       "checkpoint's)", metavar="FILE", shaping=True)
     level: str = setting("word", "tokens: words or characters", choices=LEVELS, shaping=True)
     min_count: int = setting(1, "rarer training tokens become <unk>", low=1, shaping=True)
     cell: str = setting("lstm", "recurrent cell", choices=CELLS, shaping=True)
@@ -54,7 +58,7 @@ class Seq2SeqConfig(RunConfig):
     hidden_size: int = setting(64, "units per recurrent layer", low=1, shaping=True)
     embedding_size: int = setting(32, "embedding size of both vocabularies", low=1, shaping=True)
     batch_size: int = setting(64, "pairs per step", low=1, shaping=True)
-    steps: int = setting(2000, "total optimizer steps", low=1)
+    steps: int = setting(2000, "total optimizer steps", low=1, high=10**12)
     optimizer: str = setting("adam", "optimizer", choices=OPTIMIZERS, shaping=True)
     lr: float = setting(2e-3, "learning rate", low=0, low_open=True)
     clip_norm: float | None = setting(5.0, "max gradient norm", low=0, low_open=True)
@@ -64,6 +68,9 @@ class Seq2SeqConfig(RunConfig):
                                    low=1)
     seed: int = setting(0, "seed of the initial weights and the batch order", low=0, shaping=True)
     dtype: str = setting("float32", "floating-point type of the model", choices=DTYPES, shaping=True)
+    allow_changed_data: bool = setting(False, "with --resume: continue even though the training or validation "
+                                       "file changed since the checkpoint (its vocabularies are kept; the batch "
+                                       "order starts afresh)")
 
     def check_relations(self) -> None:
         if not self.train:
@@ -81,15 +88,41 @@ def _sha256(path: str | Path) -> str:
     return hashlib.sha256(Path(path).read_bytes()).hexdigest()
 
 
+def model_config(cfg: Seq2SeqConfig, src_vocab_size: int, tgt_vocab_size: int) -> dict[str, Any]:
+    """The ``model_config`` (:meth:`Seq2Seq.config`) of the translator ``cfg`` builds, without building it."""
+    return {"src_vocab_size": src_vocab_size, "tgt_vocab_size": tgt_vocab_size, **cfg.model_kwargs()}
+
+
 def build_model(cfg: Seq2SeqConfig, src_vocab: ParallelVocab, tgt_vocab: ParallelVocab) -> Seq2Seq:
     """The (untrained) translator of ``cfg``, initialised from ``seed``."""
     return Seq2Seq(len(src_vocab), len(tgt_vocab), **cfg.model_kwargs(), rng=np.random.default_rng([cfg.seed, 0]))
 
 
+def check_memory(cfg: Seq2SeqConfig, mc: dict[str, Any], longest: int) -> None:
+    """Refuse (``MemoryLimitError``) a model and batch that would not fit in the memory available: the
+    parameters, gradients and optimizer buffers, and per batch of ``B`` pairs of up to ``longest`` tokens the
+    caches of the encoder and decoder (about ``24 H`` values per token and layer), the attention over the
+    source at every target step and the logits, probabilities and their gradient (``3 V``)."""
+    P = Seq2Seq.parameter_count(mc)
+    H, L, B, V = cfg.hidden_size, cfg.num_layers, cfg.batch_size, mc["tgt_vocab_size"]
+    per_pair = longest * (L * 24 * H + 3 * V + 2 * cfg.embedding_size) + longest * longest * 2
+    nbytes = np.dtype(cfg.dtype).itemsize * (P * (2 + OPTIMIZER_STATE_ARRAYS[cfg.optimizer]) + B * per_pair)
+    C.require_memory(nbytes, f"training this translator ({P:,} parameters: --hidden-size {H}, --num-layers {L}, "
+                     f"--embedding-size {cfg.embedding_size}; batches of {B} pairs of up to {longest} tokens)",
+                     "choose a smaller --hidden-size, --embedding-size, --num-layers or --batch-size")
+
+
 class TranslatorTask:
     """A translator's part of the training loop (see :class:`bptt.training.loop.Task`)."""
 
-    SCHEMA: ClassVar[dict[str, type]] = {"src_vocab": dict, "tgt_vocab": dict, "batches": dict, "data": dict}
+    SCHEMA: ClassVar[dict[str, Spec | type]] = {
+        "model_config": TRANSLATOR_MODEL,
+        "src_vocab": pair_vocabulary_spec(),
+        "tgt_vocab": pair_vocabulary_spec(),
+        "batches": Record({"epoch": Int(low=0), "pos": Int(low=0), "rng": RNG_STATE, "n": Int(low=1),
+                           "batch_size": Int(low=1)}),
+        "data": Record({"train": SHA256, "val": SHA256}),
+    }
     RATE_KEY: ClassVar[str] = "target_tokens_per_s"
 
     def __init__(self, cfg: Seq2SeqConfig, checkpoint: TrainingCheckpoint | None,
@@ -99,17 +132,18 @@ class TranslatorTask:
         train_pairs = read_tsv(cfg.train, cfg.level, "training file")
         self.val_pairs = read_tsv(cfg.val, cfg.level, "validation file")
         self.data_hash = {"train": _sha256(cfg.train), "val": _sha256(cfg.val)}
+        self.data_changed = False
         if checkpoint is not None:
             for k in ("train", "val"):
-                if checkpoint.meta["data"].get(k) != self.data_hash[k]:
-                    raise DataError(f"the {'training' if k == 'train' else 'validation'} file {getattr(cfg, k)} "
-                                    "changed since the checkpoint was written; --resume needs the same data")
-            try:
-                self.src_vocab = ParallelVocab.from_dict(checkpoint.meta["src_vocab"])
-                self.tgt_vocab = ParallelVocab.from_dict(checkpoint.meta["tgt_vocab"])
-            except DataError as exc:
-                raise ckpt.CheckpointError(f"the checkpoint in {checkpoint.path} has an invalid vocabulary ({exc})"
-                                           ) from None
+                if checkpoint.meta["data"][k] != self.data_hash[k]:
+                    if not cfg.allow_changed_data:
+                        raise DataError(f"the {'training' if k == 'train' else 'validation'} file "
+                                        f"{getattr(cfg, k)} changed since the checkpoint was written; --resume needs "
+                                        "the same data (pass --allow-changed-data to continue on the new data on "
+                                        "purpose)")
+                    self.data_changed = True
+            self.src_vocab = ParallelVocab.from_dict(checkpoint.meta["src_vocab"])
+            self.tgt_vocab = ParallelVocab.from_dict(checkpoint.meta["tgt_vocab"])
         else:
             self.src_vocab = ParallelVocab.build([s for s, _ in train_pairs], cfg.level, cfg.min_count)
             self.tgt_vocab = ParallelVocab.build([t for _, t in train_pairs], cfg.level, cfg.min_count)
@@ -124,6 +158,12 @@ class TranslatorTask:
                              f"{len(train_pairs)} training pairs), fewer than the number of processes "
                              f"({self.comm.size}): each process needs at least one pair")
         self.schedule = Schedule(cfg.steps, cfg.log_every, cfg.eval_every, cfg.lr, cfg.clip_norm)
+        mc = model_config(cfg, len(self.src_vocab), len(self.tgt_vocab))
+        if checkpoint is not None:
+            check_model_config(checkpoint, mc)
+            check_parameters(checkpoint.params, Seq2Seq.parameter_count(mc), mc["dtype"], checkpoint.path)
+        longest = max(len(x) for x in (*self.train_src, *self.train_tgt, *self.val_src, *self.val_tgt)) + 1
+        check_memory(cfg, mc, longest)
         self.model = build_model(cfg, self.src_vocab, self.tgt_vocab)
         self.optimizer = build_optimizer(cfg.optimizer, self.model, cfg.lr)
         self.loss = CrossEntropyLoss(ignore_index=PAD)
@@ -173,7 +213,23 @@ class TranslatorTask:
         return meta, arrays
 
     def restore(self, meta: dict[str, Any], arrays: dict[str, np.ndarray]) -> None:
-        self.batches.load_state_dict(meta["batches"], arrays)
+        """The batch order and position (checked against the data); on changed data (``allow_changed_data``)
+        the order starts afresh."""
+        if self.data_changed:
+            return
+        saved, n = meta["batches"], self.train_pairs
+        if saved["n"] != n or saved["batch_size"] != self.config.batch_size:
+            raise ValueError(f"batches describes {saved['n']} pairs in batches of {saved['batch_size']}, but the "
+                             f"training file has {n} pairs and train_config.batch_size is {self.config.batch_size}")
+        if saved["pos"] > n:
+            raise ValueError(f"batches.pos must be in [0, {n}], got {saved['pos']}")
+        if set(arrays) != {"batches_perm"}:
+            raise ValueError(f"the task's arrays must be ['batches_perm'], got {sorted(arrays)}")
+        perm = arrays["batches_perm"]
+        if perm.shape != (n,) or not np.issubdtype(perm.dtype, np.integer) \
+                or not np.array_equal(np.sort(perm), np.arange(n)):
+            raise ValueError(f"array/batches_perm must be a permutation of the {n} training pairs")
+        self.batches.load_state_dict(saved, arrays)
 
     def describe(self) -> dict[str, Any]:
         return {"train_pairs": self.train_pairs, "val_pairs": len(self.val_pairs),
