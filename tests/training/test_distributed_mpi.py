@@ -178,7 +178,8 @@ def test_rank_0_alone_writes_the_run_directory(corpus, tmp_path):
                            "-n", "1", "-wdir", str(tmp_path / "rank1"), *python],
                           env=clean_env(), capture_output=True, text=True, timeout=120)
     assert done.returncode == 0, done.stderr
-    assert sorted(p.name for p in (tmp_path / "rank0" / "run").iterdir()) == ["checkpoint.npz", "config.json",
+    assert sorted(p.name for p in (tmp_path / "rank0" / "run").iterdir()) == [".bptt-run", ".bptt.lock",
+                                                                              "checkpoint.npz", "config.json",
                                                                               "metrics.jsonl"]
     assert list((tmp_path / "rank1").iterdir()) == []
     assert [r["world_size"] for r in records(tmp_path / "rank0" / "run")] == [2, 2, 2]
@@ -208,7 +209,8 @@ def test_a_process_failing_before_training_is_one_error_and_no_hang(corpus, tmp_
 @pytest.mark.parametrize(("flags", "start", "end"), [
     (["--batch-size", "1"], "bptt train: error: batch-size 1 is smaller than the number of processes (2): each "
                             "process needs at least one stream", ""),
-    (["--hidden-size", "0"], "bptt train: error: argument --hidden-size: ", " (see bptt train --help)"),  # argparse
+    (["--hidden-size", "0"], "bptt train: error: --hidden-size must be a positive integer, got 0",
+     " (see bptt train --help)"),  # argparse
 ])
 def test_bad_input_is_refused_alike_on_every_process_and_reported_once(flags, start, end, corpus, tmp_path):
     done = run_mpi(2, ["-m", "bptt", "train", corpus, *LM, "--steps", "5", "--out", "run", *flags], tmp_path,
