@@ -270,8 +270,8 @@ def test_plot_never_replaces_a_users_file(lm, tmp_path, capsys):
                               "replace it, or choose another file\n")
     for out, message in ((tmp_path / "x.jpg", f"--out {tmp_path / 'x.jpg'}: unsupported file type .jpg; use .png or "
                                               ".svg or .pdf"),
-                         (tmp_path, f"--out {tmp_path}: unsupported file type (no extension); use .png or .svg or "
-                                    ".pdf"),
+                         (tmp_path, f"--out {tmp_path} is a directory; give a file name such as "
+                                    f"{tmp_path / 'output.png'}"),
                          (tmp_path / "no" / "x.png", f"--out {tmp_path / 'no' / 'x.png'}: the directory "
                                                      f"{tmp_path / 'no'} does not exist (create it first)"),
                          (mine / "x.png", f"--out {mine / 'x.png'}: {mine} is a file, not a directory")):

@@ -160,7 +160,7 @@ def test_bad_choices_are_argparse_errors(capsys):
         assert exc.value.code == 2
     err = capsys.readouterr().err
     assert "invalid choice: 'sideways'" in err and "--step must be an integer, got 'two'" in err
-    assert "--length must be a positive integer, got 0" in err
+    assert "--length must be in [1, 2000], got 0" in err
 
 
 def test_trained_checkpoint(tmp_path, checkpoint):

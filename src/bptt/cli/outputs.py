@@ -50,11 +50,12 @@ def check_output(path: str | Path, flag: str, *, force: bool, suffixes: Sequence
     a missing directory or a file, of another extension than ``suffixes``, or an existing file bptt did not
     write (unless ``force``)."""
     p = Path(path)
+    if p.is_dir():
+        raise CLIError(f"{flag} {p} is a directory; give a file name such as "
+                       f"{p / ('output' + (suffixes or ('',))[0])}")
     if suffixes is not None and p.suffix.lower() not in suffixes:
         raise CLIError(f"{flag} {p}: unsupported file type {p.suffix or '(no extension)'!s}; use "
                        f"{' or '.join(suffixes)}")
-    if p.is_dir():
-        raise CLIError(f"{flag} {p} is a directory; give a file name such as {p / ('out' + (suffixes or [''])[0])}")
     parent = p.parent
     if not parent.exists():
         raise CLIError(f"{flag} {p}: the directory {parent} does not exist (create it first)")
