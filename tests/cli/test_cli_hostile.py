@@ -109,8 +109,8 @@ def test_an_unknown_choice_names_the_flag(capsys):
 
 def test_settings_too_big_for_the_memory_are_refused_with_the_number(lm, capsys, tmp_path):
     _, corpus = lm
-    code, err = error_of(capsys, "train", corpus, "--hidden-size", 10**9, "--seq-length", "8", "--batch-size", "4",
-                         "--val-fraction", "0.1", "--out", tmp_path / "big")
+    code, err = error_of(capsys, "train", corpus, "--hidden-size", 10**9, "--num-layers", "2", "--seq-length", "8",
+                         "--batch-size", "4", "--val-fraction", "0.1", "--out", tmp_path / "big")
     assert code == 2
     assert err.startswith("bptt train: error: training this model (12,000,000,111,000,000,019 parameters: "
                           "--hidden-size 1000000000, --num-layers 2, vocabulary 19; batch 4 x 8 tokens) needs about ")

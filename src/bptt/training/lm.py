@@ -55,7 +55,7 @@ class TrainConfig(RunConfig):
                          shaping=True)
     model: str = setting("lstm", "recurrent cell", choices=CELLS, shaping=True)
     hidden_size: int = setting(256, "units per recurrent layer", low=1, shaping=True)
-    num_layers: int = setting(2, "stacked recurrent layers", low=1, shaping=True)
+    num_layers: int = setting(1, "stacked recurrent layers", low=1, shaping=True)
     embedding_dim: int | None = setting(None, "embedding size (default: one-hot inputs for char, 128 for word)",
                                         low=1, shaping=True)
     dropout: float = setting(0.0, "dropout between layers", low=0, high=1, high_open=True, shaping=True)
@@ -66,7 +66,7 @@ class TrainConfig(RunConfig):
     epochs: float | None = setting(None, "passes over the training text (default 1)", low=0, low_open=True,
                                    high=1e6, exclusive="length")
     optimizer: str = setting("adam", "optimizer", choices=OPTIMIZERS, shaping=True)
-    lr: float = setting(2e-3, "learning rate", low=0, low_open=True)
+    lr: float = setting(5e-3, "learning rate (Adam)", low=0, low_open=True)
     clip_norm: float | None = setting(5.0, "max gradient norm", low=0, low_open=True)
     val_fraction: float = setting(0.05, "last fraction of the text held out for validation", low=0, high=1,
                                   low_open=True, high_open=True, shaping=True)
