@@ -46,7 +46,8 @@ import numpy as np
 
 from ..min_rnn import MinRNNGrads, MinRNNProjectionGrads  # the result types, shared with the fast twin
 from . import scan
-from .common import g, g_prime, log_g, packed_mask, processing_order, sigmoid, softplus
+from .common import g, g_prime, log_g, sigmoid, softplus
+from .min_rnn import SequenceCache, differentiate_layer, run_layer
 
 
 class StepCache(NamedTuple):
@@ -93,19 +94,6 @@ class StepGrads(NamedTuple):
     dW_ih: np.ndarray  # dk^T x_t, (3H, D)
     db_ih: np.ndarray  # sum of dk over the batch, (3H,)
     dW_out: np.ndarray | None  # dy^T h_t, (P, H), None without a projection
-
-
-class SequenceCache(NamedTuple):
-    """What :func:`backward` needs: the time-ordered step caches, the weights and the options."""
-
-    steps: list[StepCache]
-    W_ih: np.ndarray
-    W_out: np.ndarray | None
-    has_bias: bool
-    mode: str
-    reverse: bool
-    lengths: np.ndarray | None
-    mask: np.ndarray  # (T, B, 1), True inside the sequence
 
 
 def step_forward(x: np.ndarray, h_prev: np.ndarray, W_ih: np.ndarray, b_ih: np.ndarray | None = None,
@@ -185,28 +173,9 @@ def forward(
     record: Callable | None = None,
 ) -> tuple[tuple[np.ndarray, np.ndarray], SequenceCache]:
     """Run the layer over ``x`` ``(T, B, D)``; returns ``((y, h_n), cache)`` like
-    :func:`bptt.functional.min_lstm.forward`."""
-    if mode not in ("parallel", "sequential"):
-        raise ValueError(f"mode must be 'parallel' or 'sequential', got {mode!r}")
-    T, B, _ = x.shape
-    mask = packed_mask(lengths, T, B)
-    P = W_ih.shape[0] // 3 if W_out is None else W_out.shape[0]
-    y = np.zeros((T, B, P), dtype=x.dtype)
-    if mode == "parallel":
-        steps = _parallel_steps(x, h0, W_ih, b_ih, W_out, reverse, lengths)
-    else:
-        steps = [None] * T
-    h = h0
-    for t in processing_order(T, reverse):
-        m = mask[t]
-        if mode == "sequential":
-            _, steps[t] = step_forward(x[t], h, W_ih, b_ih, W_out)
-        h = np.where(m, steps[t].h, h)  # padded rows keep their state ...
-        y[t] = np.where(m, steps[t].y, 0)  # ... and output zeros
-    cache = SequenceCache(steps, W_ih, W_out, b_ih is not None, mode, reverse, lengths, mask)
-    if record is not None:
-        record(cache)
-    return (y, h), cache
+    :func:`bptt.functional.min_lstm.forward` (the loop over the steps: :func:`.min_rnn.run_layer`)."""
+    return run_layer(x, h0, W_ih, b_ih, W_out, gates=3, step_forward=step_forward,
+                       parallel_steps=_parallel_steps, mode=mode, reverse=reverse, lengths=lengths, record=record)
 
 
 def backward(
@@ -217,28 +186,5 @@ def backward(
     record: Callable | None = None,
 ) -> MinRNNGrads | MinRNNProjectionGrads:
     """Backpropagate ``dout = (dy, dh_n)`` (``None`` for zero) through time: the gradient tuple of the fast
-    twin, ``(dx, dh0, dW_ih, db_ih[, dW_out])``."""
-    dy, dh_n = dout
-    steps, W_ih, W_out, has_bias, _, reverse, _, mask = cache
-    T = len(steps)
-    B, D = mask.shape[1], W_ih.shape[1]
-    H = W_ih.shape[0] // 3
-    P = H if W_out is None else W_out.shape[0]
-    dt = W_ih.dtype
-    dh_carry = np.zeros((B, H), dtype=dt) if dh_n is None else np.asarray(dh_n, dtype=dt)
-    dx = np.zeros((T, B, D), dtype=dt)
-    grads: list = [None] * T
-    for t in processing_order(T, not reverse):  # backwards in time
-        m = mask[t]
-        dy_t = np.zeros((B, P), dtype=dt) if dy is None else np.asarray(dy[t], dtype=dt)
-        grads[t] = step_backward(np.where(m, dy_t, 0), np.where(m, dh_carry, 0), steps[t], W_ih, W_out)
-        dh_carry = np.where(m, grads[t].dh_next, dh_carry)  # padded rows pass the carried gradient through
-        dx[t] = grads[t].dx
-    dW_ih = sum((s.dW_ih for s in grads), np.zeros(W_ih.shape, dtype=dt))
-    db_ih = sum((s.db_ih for s in grads), np.zeros(3 * H, dtype=dt)) if has_bias else None
-    if record is not None:
-        record(cache, grads)
-    if W_out is None:
-        return MinRNNGrads(dx if need_dx else None, dh_carry, dW_ih, db_ih)
-    dW_out = sum((s.dW_out for s in grads), np.zeros(W_out.shape, dtype=dt))
-    return MinRNNProjectionGrads(dx if need_dx else None, dh_carry, dW_ih, db_ih, dW_out)
+    twin, ``(dx, dh0, dW_ih, db_ih[, dW_out])`` (the loop over the steps: :func:`.min_rnn.differentiate_layer`)."""
+    return differentiate_layer(dout, cache, gates=3, step_backward=step_backward, need_dx=need_dx, record=record)
