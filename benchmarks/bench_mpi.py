@@ -35,7 +35,6 @@ from __future__ import annotations
 import argparse
 import ctypes
 import json
-import math
 import os
 import statistics
 import subprocess
@@ -140,7 +139,7 @@ def worker_bptt(args: argparse.Namespace) -> dict[str, Any] | None:
             "step_ms": 1000 * seconds / timed, "world_size": comm.size,
             "reduce_ms": 1000 * statistics.median(reduce), "reduce_share": sum(reduce) / seconds,
             "bare_allreduce_ms": None if bare is None else 1000 * bare,
-            "final_train_loss": records[-1]["train_loss"], "val_loss": records[-1]["val_loss"],
+            "mean_train_loss": records[-1]["train_loss"], "val_loss": records[-1]["val_loss"],
             "openblas": openblas_info()}
 
 
@@ -159,15 +158,15 @@ def worker_torch(args: argparse.Namespace) -> dict[str, Any]:
     cfg = TrainConfig(hidden_size=256, num_layers=2, seq_length=64, batch_size=32, lr=2e-3, clip_norm=5.0, seed=0)
     runner = TorchRunner(cfg, len(vocab))
     streams = TBPTTStreams(train_ids, 32, 64)
-    marks, loss = {}, math.nan
+    marks, losses = {}, []
     for step in range(1, args.steps + 1):
-        loss = runner.step(next(streams))
+        losses.append(runner.step(next(streams)))
         marks[step] = time.perf_counter()
     timed = args.steps - 1 - args.warmup
     seconds = marks[args.steps - 1] - marks[args.warmup]
     chunks = eval_chunks(val_ids, eval_batch_size(len(val_ids), 32, 64), 64)
     return {"tokens_per_s": timed * 32 * 64 / seconds, "timed_steps": timed, "seconds": seconds,
-            "step_ms": 1000 * seconds / timed, "world_size": 1, "final_train_loss": loss,
+            "step_ms": 1000 * seconds / timed, "world_size": 1, "mean_train_loss": statistics.fmean(losses),
             "val_loss": runner.evaluate(chunks), "torch_threads": torch.get_num_threads(),
             "openblas": openblas_info()}
 
@@ -216,13 +215,13 @@ def summarize(results: dict[str, list[dict[str, Any]]]) -> dict[str, Any]:
 
 
 def markdown(summary: dict[str, Any], results: dict[str, list[dict[str, Any]]]) -> str:
-    rows = ["| contender | processes x BLAS threads | tokens/s (median) | ms/step | vs PyTorch | final train loss | "
+    rows = ["| contender | processes x BLAS threads | tokens/s (median) | ms/step | vs PyTorch | mean train loss | "
             "val loss |", "|---|---|---:|---:|---:|---:|---:|"]
     layout = {"bptt-1": "1 x default (2)", "bptt-1x1": "1 x 1", "bptt-2": "2 x 1", "torch": "1 x 2 (torch threads)"}
     for name, runs in results.items():
         tps = summary["tokens_per_s"][name]
         rows.append(f"| {name} | {layout[name]} | {tps:,.0f} | {summary['step_ms'][name]:.1f} | "
-                    f"{tps / summary['tokens_per_s']['torch']:.2f}x | {runs[-1]['final_train_loss']:.4f} | "
+                    f"{tps / summary['tokens_per_s']['torch']:.2f}x | {runs[-1]['mean_train_loss']:.4f} | "
                     f"{runs[-1]['val_loss']:.4f} |")
     return "\n".join(rows)
 
@@ -264,7 +263,7 @@ def main(argv: list[str] | None = None) -> int:
                 f", reduce_step {res['reduce_ms']:.2f} ms ({100 * res['reduce_share']:.1f}% of the step time), "
                 f"bare Allreduce {res['bare_allreduce_ms']:.2f} ms")
             print(f"round {r + 1} {name:8s}: {res['tokens_per_s']:8,.0f} tokens/s, {res['step_ms']:.1f} ms/step, "
-                  f"train loss {res['final_train_loss']:.4f}, val {res['val_loss']:.4f}, OpenBLAS "
+                  f"train loss {res['mean_train_loss']:.4f}, val {res['val_loss']:.4f}, OpenBLAS "
                   f"{res['openblas'].get('corename')} x{res['openblas'].get('threads')}{extra}; "
                   f"load {res['loadavg_after'][0]:.2f}", flush=True)
     report: dict[str, Any] = {"args": vars(args), "results": results}
