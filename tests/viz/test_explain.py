@@ -185,22 +185,34 @@ def test_trained_checkpoint(tmp_path, checkpoint):
     assert rc == 2 and err.startswith("bptt explain: error: --text:")
 
 
-@pytest.mark.parametrize("kind", ["gru", "rnn", "lnlstm", "lstm"])
+#: every kind the page draws: (layer class, whether it has a reverse direction)
+KINDS = {"gru": (nn.GRU, True), "rnn": (nn.RNN, True), "lnlstm": (nn.LayerNormLSTM, True), "lstm": (nn.LSTM, True),
+         "mingru": (nn.MinGRU, True), "slstm": (nn.SLSTM, False)}
+REFERENCE = {"lstm": "lstm", "lnlstm": "ln_lstm", "gru": "gru", "rnn": "rnn", "mingru": "min_gru", "slstm": "slstm"}
+
+
+@pytest.mark.parametrize("kind", list(KINDS))
 def test_render_any_kind_from_a_trace(kind):
     rng = np.random.default_rng(1)
-    mod = {"gru": nn.GRU, "rnn": nn.RNN, "lnlstm": nn.LayerNormLSTM, "lstm": nn.LSTM}[kind](
-        3, 4, 2, bidirectional=True, dtype=np.float64, rng=0)
+    make, bidirectional = KINDS[kind]
+    mod = make(3, 4, 2, bidirectional=True, dtype=np.float64, rng=0) if bidirectional else make(
+        3, 4, 2, dtype=np.float64, rng=0)
     x = rng.standard_normal((4, 2, 3))
     with bptt.trace() as tr:
         out, _ = mod(x)
         mod.backward(rng.standard_normal(out.shape))
-    html = E.render(E.Run(tr), layer=1, direction="reverse", batch_index=1, step=2)
+    direction = "reverse" if bidirectional else "forward"
+    html = E.render(E.Run(tr), layer=1, direction=direction, batch_index=1, step=2)
     assert panel_order(html) == E.panel_ids(kind, head=False)
     assert 'data-found="0"' not in html, "every panel shows its source lines"
     data = page_data(html)
     name = tr.names[0]
-    np.testing.assert_allclose(data["values"]["bw:dh"], tr[name][1, 1].backward["dh"][:, 1, :], rtol=1e-5,
-                               atol=1e-12)
+    lt = tr[name][1, int(bidirectional)]
+    np.testing.assert_allclose(data["values"]["bw:dh"], lt.backward["dh"][:, 1, :], rtol=1e-5, atol=1e-12)
+    for spec in E.VIEWS[kind].panels:  # every panel's result is the traced quantity of that name
+        for key, _ in spec.results:
+            np.testing.assert_allclose(data["values"][key], lt.backward[key[3:]][:, 1, : E.CAP], rtol=1e-5,
+                                       atol=1e-12, err_msg=f"{kind} {spec.seed} {key}")
     with pytest.raises(E.ExplainError, match="--batch-index 2 is out of range: the batch has B=2 sequences"):
         E.render(E.Run(tr), batch_index=2)
 
@@ -209,10 +221,10 @@ def test_every_panel_quotes_the_reference_lines_that_assign_its_quantity():
     """For every panel of every cell kind, the quoted lines are the reference's own (same text as the file at
     that line number), each quoted statement assigns one of the names the panel quotes (parsed with ast), and
     the panel's quantity is among them."""
-    assert set(E.VIEWS) == {"lstm", "lnlstm", "gru", "rnn"}
+    assert set(E.VIEWS) == set(KINDS) == set(REFERENCE)
     for kind, view in E.VIEWS.items():
         ref = view.reference
-        assert ref.__name__ == f"bptt.functional.reference.{'ln_lstm' if kind == 'lnlstm' else kind}"
+        assert ref.__name__ == f"bptt.functional.reference.{REFERENCE[kind]}"
         assert view.panels[0].seed == "dHt"
         file_lines = Path(ref.__file__).read_text(encoding="utf-8").splitlines()
         for spec in view.panels:
@@ -256,7 +268,7 @@ def _statements(file_lines: list[str], numbers: list[int]) -> list[str]:
 
 def test_the_page_quotes_only_the_textbook():
     """No fused-kernel fragments (out= buffers, pre-scaled factors) on any page; the two tiers are named once."""
-    for kind, make in (("gru", nn.GRU), ("rnn", nn.RNN), ("lnlstm", nn.LayerNormLSTM), ("lstm", nn.LSTM)):
+    for kind, (make, _) in KINDS.items():
         mod = make(3, 4, dtype=np.float64, rng=0)
         with bptt.trace() as tr:
             out, _ = mod(np.ones((3, 1, 3)))

@@ -18,11 +18,14 @@ from bptt import nn
 from bptt.cli import explain as explain_cmd
 from bptt.viz import explain as E
 
+#: every kind the page draws, built as an untrained layer (the tests below are parametrised over E.VIEWS)
+MAKE = {"lstm": nn.LSTM, "lnlstm": nn.LayerNormLSTM, "gru": nn.GRU, "rnn": nn.RNN, "mingru": nn.MinGRU,
+        "slstm": nn.SLSTM}
 CHAR_W = 6.6  # width of a character of the diagram's 11-12 px labels (DejaVu Sans), generous
 
 
 def traced(kind: str, H: int, T: int = 4, B: int = 2):
-    make = {"lstm": nn.LSTM, "lnlstm": nn.LayerNormLSTM, "gru": nn.GRU, "rnn": nn.RNN}[kind]
+    make = MAKE[kind]
     m = make(3, H, dtype=np.float64, rng=0)
     rng = np.random.default_rng(0)
     with bptt.trace() as tr:
@@ -77,7 +80,7 @@ def crosses(seg, box) -> bool:
     return False
 
 
-@pytest.mark.parametrize("kind", ["lstm", "lnlstm", "gru", "rnn"])
+@pytest.mark.parametrize("kind", list(E.VIEWS))
 @pytest.mark.parametrize("H", [5, 256])
 def test_flow_diagram_stays_readable_for_any_hidden_size(kind, H):
     html = E.render(E.Run(traced(kind, H)))
@@ -134,6 +137,10 @@ def test_the_head_always_shows_the_target_row_and_says_which_rows():
     assert "Rows: at each step the 24 most probable of the V = 40 tokens, the target (◀) always among them" in sec
 
 
+def test_every_drawn_kind_is_tested_here():
+    assert set(MAKE) == set(E.VIEWS) == {"lstm", "lnlstm", "gru", "rnn", "mingru", "slstm"}
+
+
 def test_header_and_errors_name_the_cell(tmp_path):
     html = E.render(explain_cmd.seed_run())
     assert "Shown: <b>LSTM (module lstm), layer 0, forward direction, batch element 0</b>" in html
@@ -141,7 +148,7 @@ def test_header_and_errors_name_the_cell(tmp_path):
         E.render(E.Run(traced("gru", 4)), layer=3)
 
 
-@pytest.mark.parametrize("kind", ["lstm", "lnlstm", "gru", "rnn"])
+@pytest.mark.parametrize("kind", list(E.VIEWS))
 def test_no_raw_subscript_braces_reach_the_reader(kind):
     html = E.render(E.Run(traced(kind, 5)))
     body = html.split("<main>")[1].split("</main>")[0]

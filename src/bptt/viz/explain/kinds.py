@@ -4,14 +4,14 @@ bptt.trace's table of cell kinds, :mod:`bptt.trace.names`, whose reference modul
 
 from __future__ import annotations
 
-from . import panels_gru, panels_lnlstm, panels_lstm, panels_rnn
+from . import panels_gru, panels_lnlstm, panels_lstm, panels_mingru, panels_rnn, panels_slstm
 from .run import ExplainError
 from .spec import KindView
 
 __all__ = ["VIEWS", "view"]
 
 VIEWS: dict[str, KindView] = {v.kind: v for v in (panels_lstm.VIEW, panels_lnlstm.VIEW, panels_gru.VIEW,
-                                                  panels_rnn.VIEW)}
+                                                  panels_rnn.VIEW, panels_mingru.VIEW, panels_slstm.VIEW)}
 
 
 def view(kind: str) -> KindView:

@@ -29,7 +29,8 @@ def weight_sampling(view: KindView, lt: Any) -> Sampled:
     kind's weight matrix and of its per-step gradient."""
     W, _ = view.weights(lt)
     D, P = lt.forward["x"].shape[2], lt.forward["h_prev"].shape[2]
-    return sample_blocks(W.shape[0], view.gate_blocks, (("x_{t}", D), ("h_{t−1}", P)))
+    groups = (("x_{t}", D), ("h_{t−1}", P)) if view.recurrent_weights else (("x_{t}", D),)
+    return sample_blocks(W.shape[0], view.gate_blocks, groups)
 
 
 def forward_summary(page: PageData, run: Run, view: KindView, lt: Any, b: int, head: dict | None) -> str:
@@ -54,9 +55,10 @@ def forward_summary(page: PageData, run: Run, view: KindView, lt: Any, b: int, h
     svg.arrow(xx, y0 + 40, xx + 26, y0 + 40, curve=False)
     xx += 40
     hrow = max(h1, h2, mh)
-    if "a" in fw:
-        aw, ah = page.vector(svg, "fw:a", None, xx, y0, label="a_{t} (pre-activation)", total=fw["a"].shape[2],
-                             cw=56, ch=15)
+    pre = view.pre_activation
+    if pre in fw:
+        aw, ah = page.vector(svg, f"fw:{pre}", None, xx, y0, label=f"{pre}_{{t}} (pre-activation)",
+                             total=fw[pre].shape[2], cw=56, ch=15)
         hrow = max(hrow, ah)
         xx += aw + 16
         svg.arrow(xx, y0 + 40, xx + 26, y0 + 40, curve=False)
@@ -211,7 +213,7 @@ def backward_panel(page: PageData, run: Run, view: KindView, lt: Any, spec: Pane
         rows, cols = sampled.full
         wy = svg.h + 34
         _, mh = page.blocked_matrix(svg, "bw:dW", None, sampled, 10, wy, cw=14, ch=11,
-                                    label=f"this step's share of the weight gradient, dW_{{t}} = da_{{t}}ᵀ z_{{t}} "
+                                    label=f"this step's share of the weight gradient, dW_{{t}} = {view.weight_grad} "
                                           f"({rows}×{cols}, summed over the batch; Σ over t = dW)")
         maxes = np.abs(page.values["bw:dW"]).max(axis=1, initial=0.0)
         page.step_text(svg, 10, wy + mh + 12, "bw:dW:max",
@@ -235,10 +237,11 @@ def backward_panel(page: PageData, run: Run, view: KindView, lt: Any, spec: Pane
 
 
 def _zero_columns(lt: Any, sampled: Sampled) -> list[str]:
-    """Per step, why whole columns of dW_t = da_tᵀ z_t are zero: z_t = [x, h_prev] is zero there over the whole
-    batch. (Plain text: the step switch replaces it.)"""
+    """Per step, why whole columns of dW_t = da_tᵀ z_t are zero: z_t = [x, h_prev] (or x alone, for a cell whose
+    gates read x_t only) is zero there over the whole batch. (Plain text: the step switch replaces it.)"""
     x, hp = lt.forward["x"], lt.forward["h_prev"]
-    (_, nx, _), (_, nh, _) = sampled.col_groups
+    nx = sampled.col_groups[0][1]
+    nh = sampled.col_groups[1][1] if len(sampled.col_groups) > 1 else 0
     out = []
     for t in range(lt.T):
         zero_x = int((~x[t, :, :nx].any(axis=0)).sum())
@@ -247,9 +250,9 @@ def _zero_columns(lt: Any, sampled: Sampled) -> list[str]:
             parts.append(f"{zero_x} of the {nx} x columns shown are zero because the input is zero there"
                          + (" (one-hot)" if zero_x == nx - 1 else ""))
         zero_h = int((~hp[t, :, :nh].any(axis=0)).sum())
-        if zero_h == nh:
+        if nh and zero_h == nh:
             parts.append("the h columns are zero because the previous hidden state is 0 at this step")
-        elif zero_h:
+        elif nh and zero_h:
             parts.append(f"{zero_h} of the {nh} h columns shown are zero because the previous hidden state is "
                          "zero there")
         out.append("; ".join(parts) + ("." if parts else ""))

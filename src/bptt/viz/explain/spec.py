@@ -68,6 +68,9 @@ class KindView:
     forward_equations: Callable[[Any], str]  #: the forward pass (HTML)
     flow: Callable[[PageData, Svg, Any], str]  #: draws the flow diagram of one cell; returns its equation
     function: str = "step_backward"  #: the reference function the panels quote
+    pre_activation: str = "a"  #: the forward quantity holding the gate pre-activations (drawn when traced)
+    recurrent_weights: bool = True  #: whether the weight matrix has h_{t-1} columns (minGRU's gates read x_t only)
+    weight_grad: str = "da_{t}ᵀ z_{t}"  #: the per-step weight-gradient share (the dHX panel's label)
 
     @property
     def reference(self) -> Any:
