@@ -196,7 +196,8 @@ def slstm_flow(page: PageData, svg: Svg, lt: Any) -> str:
 
 VIEW = KindView(
     kind="slstm", panels=PANELS,
-    gates=(("fw:i", "i′_{t} (stabilised)"), ("fw:f", "f′_{t} (stabilised)"), ("fw:z", "z_{t} tanh (Cproj)"), ("fw:o", "o_{t} σ")),
+    gates=(("fw:i", "i′_{t} (stabilised)"), ("fw:f", "f′_{t} (stabilised)"), ("fw:z", "z_{t} tanh (Cproj)"),
+           ("fw:o", "o_{t} σ")),
     gate_blocks=("i", "f", "z", "o"),
     states=(("fw:c", "c_{t}"), ("fw:n", "n_{t} (normaliser)"), ("fw:m", "m_{t} (stabiliser)"),
             ("fw:h_tilde", "h̃_{t} = c / n"), ("fw:h", "h_{t}")),
