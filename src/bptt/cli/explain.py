@@ -23,7 +23,7 @@ from ..models.checkpoint import CheckpointError
 from ..models.io import load_language_model
 from ..nn import CrossEntropyLoss
 from ..trace import TraceError
-from ..viz.explain import ExplainError, Run, render
+from ..viz.explain import VIEWS, ExplainError, Run, render
 from ..viz.flow import FlowError, plot_gate_norms, plot_gradient_flow, require_matplotlib
 from .args import SEED_000, add_command, integer
 from .errors import CLIError
@@ -37,8 +37,10 @@ DESCRIPTION = (
     "panel per backward quantity in the seed's order (dHt, dOt, dCt, dCprojt, dFt, dIt, dHX, dC_next) with its "
     "equation, shape, values at a time step, the tensors it depends on and bptt's source lines, and the chain of "
     "dh_next/dc_next back through time. Default: the seed's own example (belling the cat: hidden 5, a 3-word "
-    f"window). {SEED_000}. An existing --out (or --npz, or the --flow pictures) is replaced only if bptt wrote it, "
-    "or with --force."
+    f"window). With --checkpoint, a trained language model of any cell the page draws ({', '.join(VIEWS)}: "
+    "bptt train --model NAME), each with its own panels and equations (e.g. minGRU: the linear recurrence's reverse "
+    f"scan; sLSTM: the normaliser n and the stabiliser m). {SEED_000}. An existing --out (or --npz, or the --flow "
+    "pictures) is replaced only if bptt wrote it, or with --force."
 )
 MAX_LENGTH = 2000  # time steps of a --checkpoint page (each step's values are drawn on the page)
 VARIANTS = bc.VARIANTS  # what bptt belling-the-cat accepts
@@ -53,7 +55,7 @@ def add_commands(sub: Any) -> None:
                    "did not write them")
     p.add_argument("--checkpoint", metavar="DIR", default=None,
                    help="a trained language model (bptt train's output directory) instead of the seed's example "
-                        "(default: the seed's example)")
+                        f"(default: the seed's example); its cell must be one the page draws: {', '.join(VIEWS)}")
     p.add_argument("--text", default=None,
                    help="with --checkpoint: the input text (default: the model's default prime, continued by "
                         "its own samples)")
@@ -195,6 +197,9 @@ def checkpoint_run(path: str | Path, text: str | None = None, length: int = 8, s
         model, vocab, meta = load_language_model(path)
     except CheckpointError as exc:
         raise ExplainError(str(exc)) from None
+    if model.cell not in VIEWS:
+        raise ExplainError(f"--checkpoint {path}: its cell is {model.cell}, which bptt explain cannot draw yet (it "
+                           f"draws {', '.join(VIEWS)})")
     try:
         prime = meta.get("default_prime") or vocab.itos[0]
         ids = list(vocab.encode(prime if text is None else text))
