@@ -153,7 +153,8 @@ def test_no_raw_subscript_braces_reach_the_reader(kind):
     html = E.render(E.Run(traced(kind, 5)))
     body = html.split("<main>")[1].split("</main>")[0]
     visible = re.sub(r"<[^>]+>", "", re.sub(r'<aside class="src">.*?</aside>', "", body, flags=re.S))
-    assert "_{" not in visible and "{t" not in visible, re.findall(r".{20}_\{.{10}", visible)[:3]
+    assert "_{" not in visible and "^{" not in visible and "{t" not in visible, re.findall(r".{20}[_^]\{.{10}",
+                                                                                         visible)[:3]
 
 
 def test_weight_gradient_has_axis_labels_and_says_why_columns_are_zero():

@@ -33,18 +33,18 @@ PANELS = (
     PanelSpec(
         seed="dZt", q="dz", eq=f"dz{T_} = db{T_} ⊙ h̃{T_} − da{T_}",
         inputs=(("bw:db", "db_{t}"), ("fw:h_tilde", "h̃_{t}"), ("bw:da", "da_{t}")), op="⊙ −",
-        results=(("bw:dz", "dz_{t} (update gate)"),), second=("bw:dk_z", "dk^{z}", "⊙ z(1−z)"), quote=("dz", "dk_z"),
+        results=(("bw:dz", "dz_{t} (update gate)"),), second=("bw:dk_z", "dk_{z}", "⊙ z(1−z)"), quote=("dz", "dk_z"),
         note="z enters twice: in b = z ⊙ h̃ (gradient db ⊙ h̃) and in a = 1 − z (gradient −da). Through the sigmoid, "
-             "dk^{z} = dz ⊙ z(1−z) is the gradient of the gate's pre-activation."),
+             "dk_{z} = dz ⊙ z(1−z) is the gradient of the gate's pre-activation."),
     PanelSpec(
-        seed="dHtilde", q="dh_tilde", eq=f"dh̃{T_} = db{T_} ⊙ z{T_},  dk<sup>h</sup> = dh̃{T_} ⊙ g′(k<sup>h</sup>)",
+        seed="dHtilde", q="dh_tilde", eq=f"dh̃{T_} = db{T_} ⊙ z{T_},  dk<sub>h</sub> = dh̃{T_} ⊙ g′(k<sub>h</sub>)",
         inputs=(("bw:db", "db_{t}"), ("fw:z", "z_{t}")), op="⊙", results=(("bw:dh_tilde", "dh̃_{t} (candidate)"),),
-        second=("bw:dk_h", "dk^{h}", "⊙ g′(k^{h})"), quote=("dh_tilde", "dk_h"),
-        note="The candidate h̃ = g(k^{h}) (g keeps it positive: k + ½ for k ≥ 0, σ(k) below; the paper's log-space "
-             "variant) gets the z share of db; g′ turns that into dk^{h}."),
+        second=("bw:dk_h", "dk_{h}", "⊙ g′(k_{h})"), quote=("dh_tilde", "dk_h"),
+        note="The candidate h̃ = g(k_{h}) (g keeps it positive: k + ½ for k ≥ 0, σ(k) below; the paper's log-space "
+             "variant) gets the z share of db; g′ turns that into dk_{h}."),
     PanelSpec(
-        seed="dxt", q="dx", eq=f"dk{T_} = [dk<sup>z</sup>, dk<sup>h</sup>],  dx{T_} = dk{T_} W{sub('ih')}",
-        inputs=(("bw:dk", "dk_{t} = [dk^{z}, dk^{h}]"), ("param:W", "W_ih")), op="·W", results=(("bw:dx", "dx_{t}"),),
+        seed="dxt", q="dx", eq=f"dk{T_} = [dk<sub>z</sub>, dk<sub>h</sub>],  dx{T_} = dk{T_} W{sub('ih')}",
+        inputs=(("bw:dk", "dk_{t} = [dk_{z}, dk_{h}]"), ("param:W", "W_ih")), op="·W", results=(("bw:dx", "dx_{t}"),),
         weight=True, quote=("dk", "dx", "dW_ih", "db_ih"),
         note="k = x_{t} W_ihᵀ + b reads the input only: the gates' gradient goes to dx_{t} (and to the weights, "
              "dW_{t} = dk_{t}ᵀ x_{t}, below), never to h_{t−1}. This is what lets the forward pass run as a "
@@ -54,8 +54,8 @@ PANELS = (
 
 def forward_equations(lt: Any) -> str:
     out = f" (y{T_} = h{T_} W<sub>out</sub><sup>⊤</sup>)" if lt.meta.get("projection") else ""
-    return (f"[k<sup>z</sup>, k<sup>h</sup>] = x{T_} W{sub('ih')}<sup>⊤</sup> + b{sub('ih')} (x{T_} only); "
-            f"z{T_} = σ(k<sup>z</sup>), h̃{T_} = g(k<sup>h</sup>); "
+    return (f"[k<sub>z</sub>, k<sub>h</sub>] = x{T_} W{sub('ih')}<sup>⊤</sup> + b{sub('ih')} (x{T_} only); "
+            f"z{T_} = σ(k<sub>z</sub>), h̃{T_} = g(k<sub>h</sub>); "
             f"h{T_} = (1 − z{T_}) ⊙ h{TM1} + z{T_} ⊙ h̃{T_} = a{T_} ⊙ h{TM1} + b{T_}{out}")
 
 

@@ -24,7 +24,7 @@ PANELS = (
     PanelSpec(
         seed="dOt", q="do", eq=f"do{T_} = dh{T_} ⊙ h̃{T_}",
         inputs=(("bw:dh", "dh_{t}"), ("fw:h_tilde", "h̃_{t} = c_{t} / n_{t}")), op="⊙",
-        results=(("bw:do", "do_{t} = dOt"),), second=("bw:da_o", "da^{o}", "⊙ o(1−o)"), quote=("do", "da_o"),
+        results=(("bw:do", "do_{t} = dOt"),), second=("bw:da_o", "da_{o}", "⊙ o(1−o)"), quote=("do", "da_o"),
         note="h = o ⊙ h̃: as for the LSTM, with the normalised state h̃ = c / n in the place of tanh(c)."),
     PanelSpec(
         seed="dCt", q="dc", eq=f"dh̃{T_} = dh{T_} ⊙ o{T_},  dc{T_} = dc{NEXT} + dh̃{T_} / n{T_}",
@@ -41,7 +41,7 @@ PANELS = (
     PanelSpec(
         seed="dCprojt", q="dz", eq=f"dz{T_} = dc{T_} ⊙ i{_P}{T_}",
         inputs=(("bw:dc", "dc_{t}"), ("fw:i", "i′_{t} (stabilised)")), op="⊙",
-        results=(("bw:dz", "dz_{t} = dCprojt"),), second=("bw:da_z", "da^{z}", "⊙ (1−z²)"), quote=("dz", "da_z"),
+        results=(("bw:dz", "dz_{t} = dCprojt"),), second=("bw:da_z", "da_{z}", "⊙ (1−z²)"), quote=("dz", "da_z"),
         note="z = tanh(z̃) is the cell input (the LSTM's g, the seed's Cproj); c = f′ ⊙ c_{t−1} + i′ ⊙ z gives it "
              "dc ⊙ i′."),
     PanelSpec(
@@ -63,29 +63,29 @@ PANELS = (
              "dm_{t} = dm_{next} − c ⊙ dc_{next} − n ⊙ dn_{next}: the stabiliser's gradient is carried back "
              "unchanged, and when the loss reads h only it is zero up to rounding (m cancels in h̃ = c / n)."),
     PanelSpec(
-        seed="dLogIt", q="dlog_i", eq=f"d log i{T_} = di{_P} ⊙ i{_P} + [input wins] dm{T_},  da<sup>i</sup> = "
+        seed="dLogIt", q="dlog_i", eq=f"d log i{T_} = di{_P} ⊙ i{_P} + [input wins] dm{T_},  da<sub>i</sub> = "
                                      f"d log i{T_}",
         inputs=(("bw:di", "di′_{t}"), ("fw:i", "i′_{t}"), ("bw:dm", "dm_{t}")), op="⊙ +",
-        results=(("bw:dlog_i", "d log i_{t}"),), second=("bw:da_i", "da^{i}", "= (log i = ĩ)"),
+        results=(("bw:dlog_i", "d log i_{t}"),), second=("bw:da_i", "da_{i}", "= (log i = ĩ)"),
         quote=("forget_wins", "dlog_i", "da_i"),
         note="m_{t} = max(log f + m_{t−1}, log i): the max is differentiated as written, so dm goes to the argument "
              "that won. When the input branch wins, log i gets dm besides di′ ⊙ i′. The input gate is exponential, "
              "log i = ĩ, so this is already the pre-activation's gradient."),
     PanelSpec(
         seed="dLogFt", q="dlog_f",
-        eq=lambda lt: (f"d log f{T_} = df{_P} ⊙ f{_P} + [forget wins] dm{T_},  da<sup>f</sup> = d log f{T_}"
+        eq=lambda lt: (f"d log f{T_} = df{_P} ⊙ f{_P} + [forget wins] dm{T_},  da<sub>f</sub> = d log f{T_}"
                        + (" ⊙ (1 − σ(f̃))" if lt.meta.get("forget_gate", "sigmoid") == "sigmoid" else "")),
         inputs=(("bw:df", "df′_{t}"), ("fw:f", "f′_{t}"), ("bw:dm", "dm_{t}")), op="⊙ +",
-        results=(("bw:dlog_f", "d log f_{t}"),), second=("bw:da_f", "da^{f}", "⊙ (1−σ(f̃))"),
+        results=(("bw:dlog_f", "d log f_{t}"),), second=("bw:da_f", "da_{f}", "⊙ (1−σ(f̃))"),
         quote=("forget_wins", "dlog_f", "a_f", "da_f"),
         note="The other branch of the max: when log f + m_{t−1} ≥ log i (ties go here) the forget gate gets dm. "
              "With the sigmoid forget gate, log f = log σ(f̃) and d log σ(a)/da = 1 − σ(a); with the exponential "
              "one, log f = f̃."),
     PanelSpec(
         seed="dHX", q="dh_next",
-        eq=f"da{T_} = [da<sup>i</sup>, da<sup>f</sup>, da<sup>z</sup>, da<sup>o</sup>],  dx{T_} = da{T_} "
+        eq=f"da{T_} = [da<sub>i</sub>, da<sub>f</sub>, da<sub>z</sub>, da<sub>o</sub>],  dx{T_} = da{T_} "
            f"W{sub('ih')},  dh{NEXT} = da{T_} R",
-        inputs=(("bw:da", "da_{t} = [da^{i}, da^{f}, da^{z}, da^{o}]"), ("param:W", "[W_ih, R]")), op="·W",
+        inputs=(("bw:da", "da_{t} = [da_{i}, da_{f}, da_{z}, da_{o}]"), ("param:W", "[W_ih, R]")), op="·W",
         results=(("bw:dx", "dx_{t}"), ("bw:dh_next", "dh_{next} (to t−1)")), weight=True,
         quote=("da", "dx", "dh_next", "dW_ih", "dW_hh", "db"),
         note="[x_{t}, h_{t−1}] is the seed's HX. R is block-diagonal (head k reads only head k's units), so "
