@@ -84,6 +84,7 @@ def mingru_flow(page: PageData, svg: Svg, lt: Any) -> str:
         gate(page, svg, x, 240, op, name, key)
     svg.node(_MIX, 150, "1−z", "op")
     page.strip(svg, "fw:a", _MIX + 22, 156)
+    svg.text(_MIX + 22, 184, "a = 1 − z", "sub")
     svg.polyline([(_Z, 222), (_Z, 150), (_MIX - 17, 150)])
     svg.polyline([(_Z, 180), (_MIX, 180), (_MIX, 223)])  # z -> z h~
     svg.node(_MIX, 90, "×", "op")

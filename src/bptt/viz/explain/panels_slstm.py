@@ -98,7 +98,8 @@ PANELS = (
         results=(("bw:dc_next", "dc_{next}"), ("bw:dn_next", "dn_{next}"), ("bw:dm_next", "dm_{next}")),
         quote=("dc_next", "dn_next", "dm_next"),
         note="What is carried to step t−1 besides dh_{next}: c and n pass back through f′; m_{t−1} enters f′ and, "
-             "when the forget branch won, the max."),
+             "when the forget branch won, the max. dm_{next} need not be small: step t−1's own terms −di′ ⊙ i′ − "
+             "df′ ⊙ f′ cancel it, so its dm stays what dMt shows."),
 )
 
 
