@@ -389,6 +389,30 @@ def test_page_renders_in_headless_chromium(tmp_path):
     assert len(png) > 10 * len(shot0.read_bytes()), "the screenshot looks blank"
 
 
+@pytest.mark.browser
+@pytest.mark.parametrize("kind", ["mingru", "slstm"])
+def test_other_cells_pages_render_in_headless_chromium(tmp_path, kind):
+    """The pages of the cells beyond the LSTM family run the same script: no console output, every panel
+    present and visible."""
+    chromium()
+    make, _ = KINDS[kind]
+    mod = make(3, 5, dtype=np.float64, rng=0)
+    rng = np.random.default_rng(3)
+    with bptt.trace() as tr:
+        out, _ = mod(rng.standard_normal((4, 2, 3)))
+        mod.backward(rng.standard_normal(out.shape))
+    page = tmp_path / f"{kind}.html"
+    page.write_text(E.render(E.Run(tr)), encoding="utf-8")
+    dom, console = run_chromium(tmp_path, page.as_uri(), "--dump-dom")
+    assert console == [], f"the page logged to the console: {console}"
+    m = re.search(r'data-selftest="panels:(\d+) visible:(\d+) expected:(\d+) cells:(\d+) errors:(\d+)"', dom)
+    assert m, f"the page's self-test did not run; DOM starts {dom[:300]!r}"
+    panels, visible, exp, cells, errors = map(int, m.groups())
+    expected = E.panel_ids(kind, head=False)
+    assert panels == visible == exp == len(expected) and errors == 0 and cells > 200, m.group(0)
+    assert re.search(r'data-visible-panels="([^"]*)"', dom).group(1).split() == expected
+
+
 def test_missing_browser_skips_with_the_hint_but_fails_when_required(tmp_path, monkeypatch):
     """No Chromium: a skip naming the install command; under BPTT_REQUIRE_BROWSER=1 (CI) a failure."""
     monkeypatch.setenv("PATH", str(tmp_path))  # an empty directory: no browser on PATH

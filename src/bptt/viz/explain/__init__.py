@@ -10,7 +10,7 @@ direction, batch element and time step ``t`` of a real forward and backward pass
 3. the feed-forward layer's gradients (the seed's "step 1": dpred, DBy, DWy);
 4. one panel per backward quantity in the seed's order, titled with the seed's name beside bptt's (dHt = ``dh``,
    dOt = ``do``, dCt = ``dc``, dCprojt = ``dg``, dFt = ``df``, dIt = ``di``, dHX = ``dz``, dC_next =
-   ``dc_next``; GRU and RNN have their own), each with its equation, its shape, its values at step ``t``,
+   ``dc_next``; GRU, RNN, minGRU and sLSTM have their own), each with its equation, its shape, its values at step ``t``,
    arrows from the tensors it depends on and, beside it, the reference's own lines that assign it (found by
    parsing ``step_backward`` with :mod:`ast`, see :mod:`.source`);
 5. the chain of ``dh_next`` / ``dc_next`` back through time, with ``||dL/dh_t||`` and ``||dL/dc_t||``;
@@ -21,7 +21,8 @@ regenerating the page. The page draws; it never trains or loads anything: the ru
 by :mod:`bptt.cli.explain`, and :func:`render` takes any :class:`~bptt.trace.Trace` wrapped in a :class:`Run`.
 
 Modules: :mod:`.page` (assembly), :mod:`.panels` (the panels every page has), ``panels_lstm``,
-``panels_lnlstm``, ``panels_gru``, ``panels_rnn`` (each cell kind's panel specs and flow diagram),
+``panels_lnlstm``, ``panels_gru``, ``panels_rnn``, ``panels_mingru``, ``panels_slstm`` (each cell kind's panel
+specs and flow diagram),
 :mod:`.kinds` (their list), :mod:`.spec` (the spec types), :mod:`.source` (quoting the reference),
 :mod:`.widgets` (data-bound drawings), :mod:`.svg` (primitives); ``static/`` holds the style, the script and the
 HTML template.
