@@ -101,6 +101,7 @@ def test_mingru_page_shows_weights_of_x_only(tmp_path, runs):
     dx = panel(html, "panel-dxt")
     assert "dW<tspan" in dx and "dk<tspan" in dx and "ᵀ x<tspan" in dx
     assert ">h<tspan" not in dx.split("this step&#x27;s share")[1], "no h_{t-1} columns in minGRU's dW"
+    assert "<h2>dh_next back through time <span" in panel(html, "panel-chain")  # no cell state to carry
     nxt = panel(html, "panel-dH_next")
     assert "dh<sub>next</sub> = dh<sub>t</sub> ⊙ a<sub>t</sub> = dh<sub>t</sub> ⊙ (1 − z<sub>t</sub>)" in nxt
     assert "dh_next = dh * a" in nxt  # the reference's own line
@@ -114,6 +115,7 @@ def test_slstm_page_shows_the_stabiliser(tmp_path, runs):
     for key in ("fw:m_prev", "fw:m", "fw:n_prev", "fw:n", "fw:h_tilde"):
         assert f'data-q="{key}"' in flow, key
     assert "max(log f + m<tspan" in flow
+    assert "<h2>dh_next and dc_next back through time <span" in panel(html, "panel-chain")
     dm = panel(html, "panel-dMt")
     assert "dm = dm_next_in - di * i - df * f" in dm
     logf = panel(html, "panel-dLogFt")

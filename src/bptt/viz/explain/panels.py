@@ -321,7 +321,8 @@ def chain_panel(page: PageData, run: Run, lt: Any, b: int) -> str:
             f'carrying dh_next{" and dc_next" if has_c else ""} from each step to the next one it visits (the seed: '
             f'"repeat for remaining time steps"). Below: the gradient norms per step, the vanishing-gradient '
             f'picture of this run.</p><div class="scroll">{svg.render(label="chain through time")}</div>')
-    return section("panel-chain", "dh_next and dc_next back through time "
+    carried = "dh_next and dc_next" if has_c else "dh_next"
+    return section("panel-chain", f"{carried} back through time "
                    '<span class="seedref">(seed figure 7)</span>', "figure-7", body)
 
 
