@@ -10,9 +10,10 @@
   :mod:`.mlstm`: xLSTM's ``SLSTM`` and ``MLSTM`` (Beck et al., 2024).
 """
 
-from .base import LayerGrads, LayerOutput, RNNBase
+from .base import RNNBase
 from .cells import GRUCell, HiddenStateCell, LSTMCell, RNNCell, RNNCellBase
 from .gru import GRU
+from .layer_api import LayerGrads, LayerOutput
 from .ln_lstm import LayerNormLSTM
 from .lstm import LSTM
 from .min_rnn import MinGRU, MinLSTM, MinRNNBase

@@ -14,7 +14,8 @@ from ...functional.workspace import Workspace
 from .. import checks as C
 from .. import hooks
 from ..module import Parameter
-from .base import LayerOutput, RNNBase
+from .base import RNNBase
+from .layer_api import LayerOutput
 
 #: The five layer norms, in the order of the rows of the functional op's ``gamma`` and ``beta``.
 LN_SCOPES = ("input", "transform", "forget", "output", "state")

@@ -36,7 +36,7 @@ from ...functional.workspace import Workspace
 from .. import checks as C
 from .. import hooks
 from ..module import Module, Parameter, is_grad_enabled
-from .base import check_input
+from .layer_api import check_input
 
 
 class XLSTMLayerOutput(NamedTuple):
