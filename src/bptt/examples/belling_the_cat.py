@@ -80,6 +80,7 @@ from pathlib import Path
 import numpy as np
 
 from ..nn import LSTM, CrossEntropyLoss, Linear, Module
+from .program import run_program
 
 VARIANTS: tuple[str, ...] = ("uni", "initstate", "multi", "bi", "bimulti")
 
@@ -352,4 +353,4 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    raise SystemExit(run_program(main, "python -m bptt.examples.belling_the_cat"))

@@ -36,6 +36,7 @@ import numpy as np
 from .. import nn, optim
 from .. import trace as _trace
 from ..viz import flow as _flow
+from .program import run_program
 
 __all__ = ["BUILDERS", "GATES", "KINDS", "gate_norms_over_training", "gradient_flow", "write_pictures"]
 
@@ -148,5 +149,5 @@ def main(argv: Sequence[str] | None = None) -> int:
     return 0
 
 
-if __name__ == "__main__":  # pragma: no cover
-    raise SystemExit(main())
+if __name__ == "__main__":
+    raise SystemExit(run_program(main, "python -m bptt.examples.gradient_flow"))

@@ -23,6 +23,7 @@ from ..data.parallel import ParallelVocab, detokenize, make_batch, read_line_ali
 from ..models.seq2seq import Seq2Seq
 from ..nn import CrossEntropyLoss
 from ..nn.utils import clip_grad_norm_
+from .program import run_program
 
 DEFAULT_DIR = Path("..") / "shared" / "data"
 
@@ -75,5 +76,5 @@ def main(argv: Sequence[str] | None = None) -> int:
     return 0
 
 
-if __name__ == "__main__":  # pragma: no cover
-    raise SystemExit(main())
+if __name__ == "__main__":
+    raise SystemExit(run_program(main, "python -m bptt.examples.translate_smoke"))
